@@ -1,0 +1,39 @@
+"""Keyword spotting: the 12-class Speech Commands task, its architectures and recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import zoo
+
+from .arch import load_hf_audio_classifier
+from .task import LABELS, KeywordSpotting
+
+__all__ = ["LABELS", "KeywordSpotting"]
+
+HERE = Path(__file__).parent
+
+
+@zoo.hookimpl
+def register_tasks(register):
+    register(KeywordSpotting())
+
+
+@zoo.hookimpl
+def register_architectures(register):
+    # Any transformers audio classifier; the front end follows its preprocessor config.
+    register("hf-audio-classifier", load_hf_audio_classifier, task=KeywordSpotting.name)
+
+
+@zoo.hookimpl
+def register_datasets(register):
+    from .data import speech_commands
+
+    register("speech-commands", speech_commands, task=KeywordSpotting.name)
+
+
+@zoo.hookimpl
+def register_recipes(register):
+    from .recipe import main
+
+    register("kws-wav2vec2", main)

@@ -1,0 +1,83 @@
+"""The keyword-spotting task: 1-second clips in, one of 12 labels out."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from zoo import Chunk, Classification, Task
+
+__all__ = ["KEYWORDS", "LABELS", "KeywordSpotting", "window_starts"]
+
+KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+LABELS = (*KEYWORDS, "_silence_", "_unknown_")
+
+
+def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
+    """Start offsets of ``window``-long windows every ``hop`` samples covering the clip.
+
+    The last window ends exactly at the clip's end, so no audio is dropped.
+
+    >>> window_starts(16000, 16000, 8000)
+    [0]
+    >>> window_starts(40000, 16000, 8000)
+    [0, 8000, 16000, 24000]
+    """
+    if num_samples <= window:
+        return [0]
+    starts = list(range(0, num_samples - window + 1, hop))
+    if starts[-1] + window < num_samples:
+        starts.append(num_samples - window)
+    return starts
+
+
+class KeywordSpotting(Task):
+    """Classify a clip as one of the Speech Commands labels.
+
+    Clips shorter than ``clip_s`` (1 s) are zero-padded at the end, as in training.
+    Longer clips are scanned with 1 s windows every ``hop_s`` (0.5 s); the
+    window with the most confident keyword decides the label (if no window's
+    top label is a keyword, the most confident window does), and the result
+    carries that window's ``start_s``/``end_s``.
+    """
+
+    name = "keyword-spotting"
+    result_type = Classification
+    description = "Spot one of 10 keywords (or silence / unknown word) in a short clip"
+    required_card_keys = ("labels",)
+
+    def preprocess(self, model: Any, item: Any) -> list[Chunk]:
+        rate = item.sample_rate
+        window = int(float(model.card.params.get("clip_s", 1.0)) * rate)
+        hop = int(float(model.card.params.get("hop_s", 0.5)) * rate)
+        wav = item.mono()
+        chunks = []
+        for start in window_starts(wav.shape[-1], window, hop):
+            piece = wav[start : start + window]
+            if piece.shape[-1] < window:
+                piece = torch.nn.functional.pad(piece, (0, window - piece.shape[-1]))
+            chunks.append(Chunk(piece, window, {"start_s": start / rate, "end_s": (start + window) / rate}))
+        return chunks
+
+    def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        logits = model.net(batch["inputs"], batch["lengths"])
+        return list(torch.softmax(logits.float(), dim=-1).cpu())
+
+    def postprocess(self, model: Any, item: Any, chunks: Sequence[Chunk], outputs: Sequence[torch.Tensor]) -> Classification:
+        labels = model.net.labels
+        keyword_ids = [i for i, name in enumerate(labels) if not name.startswith("_")]
+        best = 0
+        if len(outputs) > 1:
+            tops = [(float(p.max()), int(p.argmax())) for p in outputs]
+            with_keyword = [k for k, (_, arg) in enumerate(tops) if arg in keyword_ids]
+            pool = with_keyword or list(range(len(outputs)))
+            best = max(pool, key=lambda k: tops[k][0])
+        probs = outputs[best]
+        top = int(probs.argmax())
+        scores = {labels[i]: float(probs[i]) for i in range(len(labels))}
+        meta = chunks[best].meta
+        return Classification(
+            source=item.source, label=labels[top], score=float(probs[top]), scores=scores,
+            start_s=meta.get("start_s"), end_s=meta.get("end_s"),
+        )

@@ -1,0 +1,72 @@
+"""Shared fixtures: real data location, a tiny random KWS checkpoint, a fresh zoo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("ZOO_DATA", REPO.parent / "shared" / "data"))
+
+
+def data_dir(name: str) -> Path:
+    """``../shared/data/<name>``, or skip the test with the reason."""
+    path = DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real data {path} is not present (set ZOO_DATA to the shared data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_kws_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised 1-layer Wav2Vec2-BERT classifier saved as safetensors."""
+    from transformers import SeamlessM4TFeatureExtractor
+
+    from zoo_plugins.kws.recipe import RecipeConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(RecipeConfig.tiny()).eval()
+    out = tmp_path_factory.mktemp("tiny-kws")
+    model.save_pretrained(out, safe_serialization=True)
+    SeamlessM4TFeatureExtractor(return_attention_mask=True).save_pretrained(out)
+    return out
+
+
+@pytest.fixture()
+def tiny_entry(tiny_kws_checkpoint) -> dict:
+    from zoo_plugins.kws.task import LABELS
+
+    return {
+        "task": "keyword-spotting",
+        "architecture": "hf-audio-classifier",
+        "weights": {"path": str(tiny_kws_checkpoint)},
+        "sample_rate": 16000,
+        "labels": list(LABELS),
+        "license": "Apache-2.0",
+        "provenance": {"trained_on": "nothing (random init, for tests)"},
+    }
+
+
+@pytest.fixture()
+def tiny_model(tiny_entry):
+    """A zoo Model around the tiny checkpoint, built through the real loading path."""
+    import zoo
+    from zoo.registry import card_from_entry
+    from zoo.weights import resolve
+
+    card = card_from_entry("kws-tiny", tiny_entry, REPO)
+    z = zoo.get_zoo()
+    arch = z.architecture(card.architecture)
+    net = arch.loader(card, resolve(card), torch.device("cpu"), torch.float32)
+    return zoo.Model(card, z.task(card.task), net, torch.device("cpu"), torch.float32)
+
+
+@pytest.fixture()
+def tone():
+    """A 1 s 440 Hz tone at 16 kHz as float32."""
+    t = np.arange(16000, dtype=np.float32) / 16000
+    return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)

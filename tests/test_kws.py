@@ -1,0 +1,121 @@
+"""Keyword spotting: the bundled model on real speech, bad inputs, the recipe."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import zoo
+from zoo_plugins.kws.data import speaker_split, speech_commands
+from zoo_plugins.kws.task import LABELS, window_starts
+
+from .conftest import REPO, data_dir
+
+EXAMPLES = sorted((REPO / "plugins" / "zoo_plugins" / "kws" / "examples").glob("*.wav"))
+
+
+@pytest.fixture(scope="module")
+def kws():
+    return zoo.load("kws-wav2vec2", device="cpu")
+
+
+def test_labels_are_the_speech_commands_set(kws):
+    assert kws.net.labels == LABELS
+    assert tuple(kws.card.labels) == LABELS
+    assert sum(p.numel() for p in kws.net.parameters()) <= 5_000_000
+
+
+def test_load_by_task_name():
+    assert zoo.load("keyword-spotting", device="cpu").name == "kws-wav2vec2"
+
+
+def test_card_metric_matches_zoo_load(kws):
+    """The held-out accuracy on the card is what zoo.load measures on the same clips."""
+    dev = speech_commands(data_dir("speech-commands-dev"))
+    _, heldout = speaker_split(dev, 0.5)
+    metric = kws.card.metrics["speech-commands-dev-heldout"]
+    assert metric["clips"] == len(heldout)
+    results = kws([e.path for e in heldout], progress=False)
+    assert len(results) == len(heldout) and all(r.ok for r in results)
+    accuracy = float(np.mean([r.label == e.label for r, e in zip(results, heldout)]))
+    assert abs(accuracy - metric["accuracy"]) < 0.005
+
+
+def test_example_clips(kws):
+    """The bundled synthetic examples are recognised (they are easy: TTS, no noise)."""
+    results = kws([str(p) for p in EXAMPLES])
+    hits = sum(r.label == p.stem.split("_")[0] for r, p in zip(results, EXAMPLES))
+    assert hits >= len(EXAMPLES) - 1
+
+
+def test_long_clip_finds_the_keyword_window(kws, tmp_path):
+    """A keyword inside 4 s of quiet audio is found, with the window it came from."""
+    clip, rate = sf.read(EXAMPLES[0], dtype="float32")
+    long = np.zeros(rate * 4, dtype=np.float32)
+    long[int(2.2 * rate) : int(2.2 * rate) + len(clip)] = clip
+    r = kws((long, rate))
+    assert r.label == EXAMPLES[0].stem.split("_")[0]
+    assert 1.0 <= r.start_s <= 2.7 and r.end_s - r.start_s == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_24", "FLOAT"])
+def test_wav_formats_through_the_model(kws, tmp_path, subtype):
+    clip, rate = sf.read(EXAMPLES[0], dtype="float32")
+    path = tmp_path / "x.wav"
+    sf.write(path, clip, rate, subtype=subtype)
+    assert kws(str(path)).label == kws(str(EXAMPLES[0])).label
+
+
+@pytest.mark.parametrize("rate", [8000, 48000])
+def test_other_rates_and_six_channels(kws, tmp_path, rate):
+    import torch
+
+    from zoo.audio import resample
+
+    clip, sr = sf.read(EXAMPLES[0], dtype="float32")
+    x = resample(torch.from_numpy(clip)[None], sr, rate)[0].numpy()
+    path = tmp_path / "six.wav"
+    sf.write(path, np.stack([x] * 6, axis=1), rate, subtype="FLOAT")
+    r = kws(str(path))
+    assert r.ok and r.label == kws(str(EXAMPLES[0])).label
+
+
+def test_bad_inputs_in_one_batch(kws, tmp_path):
+    """Every kind of bad input gets its own error record; good inputs still get results."""
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not audio")
+    sf.write(tmp_path / "zero.wav", np.zeros(0, dtype=np.float32), 16000)
+    good = str(EXAMPLES[0])
+    inputs = [good, str(tmp_path / "missing.wav"), str(tmp_path), str(tmp_path / "empty.wav"),
+              str(tmp_path / "notes.txt"), str(tmp_path / "zero.wav"), (np.full(16000, np.nan, np.float32), 16000), good]
+    results = kws(inputs)
+    assert [r.ok for r in results] == [True, False, False, False, False, False, False, True]
+    assert all(r.source for r in results)
+    assert results[0].label == results[-1].label
+
+
+def test_very_short_clip_is_padded(kws):
+    r = kws((np.zeros(800, dtype=np.float32), 16000))
+    assert r.ok and r.label in LABELS
+
+
+def test_window_starts():
+    assert window_starts(100, 100, 50) == [0]
+    assert window_starts(260, 100, 50) == [0, 50, 100, 150, 160]
+    for n in range(1, 1000, 37):
+        starts = window_starts(n, 100, 50)
+        assert starts[0] == 0 and (n <= 100 or starts[-1] + 100 == n)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
+def test_recipe_smoke(tmp_path):
+    """`zoo train kws-wav2vec2 --tiny` runs end to end and writes a loadable checkpoint."""
+    data_dir("speech-commands-noise")
+    from zoo.cli import main
+
+    out = tmp_path / "ckpt"
+    assert main(["train", "kws-wav2vec2", "--tiny", "--out", str(out), "--no-registry"]) == 0
+    assert (out / "model.safetensors").exists() and (out / "training_summary.json").exists()

@@ -1,0 +1,136 @@
+"""Audio Zoo: load an audio model by name and run it on files, arrays or tensors.
+
+>>> import zoo
+>>> m = zoo.load("kws-wav2vec2")        # doctest: +SKIP
+>>> m("clip.wav").label                  # doctest: +SKIP
+'yes'
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+
+from . import audio
+from .errors import (
+    AudioError,
+    OfflineWeightsError,
+    PluginError,
+    RegistryError,
+    TaskError,
+    UnknownModelError,
+    UnsafeWeightsError,
+    WeightsError,
+    ZooError,
+)
+from .hookspecs import hookimpl
+from .model import Model, resolve_device, resolve_dtype
+from .plugins import Zoo
+from .registry import ModelCard
+from .results import Classification, ErrorResult, Result
+from .task import Chunk, Task
+
+__all__ = [
+    "AudioError",
+    "Chunk",
+    "Classification",
+    "ErrorResult",
+    "Model",
+    "ModelCard",
+    "OfflineWeightsError",
+    "PluginError",
+    "RegistryError",
+    "Result",
+    "Task",
+    "TaskError",
+    "UnknownModelError",
+    "UnsafeWeightsError",
+    "WeightsError",
+    "ZooError",
+    "audio",
+    "get_zoo",
+    "hookimpl",
+    "info",
+    "list_models",
+    "list_tasks",
+    "load",
+    "reload",
+]
+
+__version__ = "0.1.0"
+
+_lock = threading.Lock()
+_zoo: Zoo | None = None
+
+
+def get_zoo() -> Zoo:
+    """The process-wide :class:`zoo.plugins.Zoo`, loading plugins on first use."""
+    global _zoo
+    with _lock:
+        if _zoo is None:
+            _zoo = Zoo().load()
+        return _zoo
+
+
+def reload(**kwargs: Any) -> Zoo:
+    """Forget loaded plugins and discover them again (e.g. after ``pip install``)."""
+    global _zoo
+    with _lock:
+        _zoo = Zoo(**kwargs).load()
+        return _zoo
+
+
+def list_models(pattern: str | None = None, task: str | None = None) -> list[str]:
+    """Model names matching a shell-style ``pattern`` and/or ``task``, sorted.
+
+    >>> zoo.list_models("kws-*")  # doctest: +SKIP
+    ['kws-wav2vec2', 'kws-wav2vec2-base-superb']
+    """
+    return [c.name for c in get_zoo().registry.list(pattern, task)]
+
+
+def list_tasks() -> list[str]:
+    """Names of the tasks the installed plugins provide."""
+    return sorted(get_zoo().tasks)
+
+
+def info(name: str) -> ModelCard:
+    """The registry card of model ``name`` (or of a task's default model)."""
+    return _card(name)
+
+
+def _card(name: str) -> ModelCard:
+    z = get_zoo()
+    if name not in z.registry and name in z.tasks:
+        card = z.registry.default_for(name)
+        if card is None:
+            raise UnknownModelError(name, z.registry.list(task=name) and [c.name for c in z.registry.list(task=name)])
+        return card
+    return z.registry.get(name)
+
+
+def load(name: str, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> Model:
+    """Load a model by registry name, or a task's default model by task name.
+
+    Args:
+        name: a model name (``zoo list``) or a task name such as ``"keyword-spotting"``.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` picks CUDA when available.
+        dtype: ``None`` (float32), ``"float16"`` or ``"bfloat16"`` (GPU only).
+
+    Raises:
+        UnknownModelError: no such model; the message suggests close names.
+        WeightsError: the weights could not be found or were refused.
+    """
+    from .weights import resolve
+
+    card = _card(name)
+    z = get_zoo()
+    task = z.task(card.task)
+    arch = z.architecture(card.architecture)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    weights_dir = resolve(card)
+    net = arch.loader(card, weights_dir, dev, dt)
+    return Model(card, task, net, dev, dt)

@@ -1,0 +1,227 @@
+"""The one place that decodes, resamples, mixes channels or writes audio.
+
+Audio in the zoo is float32 ``(channels, samples)`` and its sample rate travels
+with it in :class:`Audio`.
+
+Accepted inputs (:data:`AudioInput`):
+
+- a path (``str`` or ``os.PathLike``) to wav, flac, ogg/opus or mp3 (decoded by
+  soundfile); other containers fall back to torchcodec when it is installed;
+- ``(array, sample_rate)`` where array is a numpy array or torch tensor,
+  1-D ``(samples,)`` or 2-D ``(channels, samples)``;
+- a bare array or tensor, taken to be at ``default_rate`` (the model's rate);
+- an :class:`Audio`.
+
+Channel policy: multi-channel audio is down-mixed to mono by averaging the
+channels (``channels="mean"``, the default); ``channels="first"`` keeps the first
+channel, ``channels="keep"`` keeps them all. A 2-D array is read as
+``(channels, samples)`` when its first dimension is the smaller one, else as
+soundfile's ``(samples, channels)``.
+
+Integer PCM is scaled to [-1, 1): 8-bit (unsigned), 16-bit, 24-bit and 32-bit
+WAV all come back as float32. NaN or infinite samples and empty audio are
+errors, never silently passed on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from .errors import AudioError
+
+__all__ = ["Audio", "AudioInput", "ChannelPolicy", "describe", "load", "resample", "save"]
+
+ChannelPolicy = Literal["mean", "first", "keep"]
+AudioInput = Union[str, os.PathLike, np.ndarray, torch.Tensor, tuple, "Audio"]
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Decoded audio: float32 ``waveform`` of shape ``(channels, samples)``."""
+
+    waveform: torch.Tensor
+    sample_rate: int
+    source: str = "<array>"
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.waveform.shape[-1])
+
+    @property
+    def num_channels(self) -> int:
+        return int(self.waveform.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_samples / self.sample_rate
+
+    def mono(self) -> torch.Tensor:
+        """The first (after the channel policy, usually only) channel as 1-D."""
+        return self.waveform[0]
+
+
+def describe(x: Any) -> str:
+    """A short name for an input, used as ``Result.source``."""
+    if isinstance(x, Audio):
+        return x.source
+    if isinstance(x, (str, os.PathLike)):
+        return os.fspath(x)
+    if isinstance(x, tuple):
+        return "<array>"
+    if isinstance(x, torch.Tensor):
+        return "<tensor>"
+    return "<array>"
+
+
+def load(
+    x: AudioInput,
+    sample_rate: int | None = None,
+    *,
+    default_rate: int | None = None,
+    channels: ChannelPolicy = "mean",
+) -> Audio:
+    """Decode ``x`` into float32 :class:`Audio`, resampled to ``sample_rate``.
+
+    Args:
+        x: a path, ``(array, rate)``, a bare array/tensor, or an :class:`Audio`.
+        sample_rate: the rate to return; ``None`` keeps the input's rate.
+        default_rate: the rate a bare array is assumed to have (defaults to
+            ``sample_rate``).
+        channels: the channel policy (see the module docstring).
+
+    Raises:
+        AudioError: missing file, directory, undecodable or empty audio,
+            NaN/Inf samples, or an array of the wrong shape.
+
+    >>> a = load((np.zeros(8000, dtype=np.float32) + 0.1, 8000), 16000)
+    >>> a.sample_rate, a.waveform.shape
+    (16000, torch.Size([1, 16000]))
+    """
+    source = describe(x)
+    if isinstance(x, Audio):
+        wav, rate = x.waveform, x.sample_rate
+    elif isinstance(x, (str, os.PathLike)):
+        wav, rate = _decode_file(Path(x))
+    elif isinstance(x, tuple):
+        if len(x) != 2 or not isinstance(x[1], (int, np.integer)):
+            raise AudioError(source, "a tuple input must be (array, sample_rate) with an integer rate")
+        wav, rate = _as_tensor(x[0], source), int(x[1])
+    elif isinstance(x, (np.ndarray, torch.Tensor)):
+        rate = default_rate or sample_rate
+        if rate is None:
+            raise AudioError(source, "a bare array has no sample rate: pass (array, sample_rate)")
+        wav = _as_tensor(x, source)
+    else:
+        raise AudioError(
+            source, f"unsupported input type {type(x).__name__}: pass a path, (array, rate), a tensor or zoo.audio.Audio"
+        )
+    if rate <= 0:
+        raise AudioError(source, f"sample rate must be positive, got {rate}")
+    wav = _validate(wav, source)
+    wav = _apply_channel_policy(wav, channels)
+    if sample_rate is not None and rate != sample_rate:
+        wav = resample(wav, rate, sample_rate)
+        rate = sample_rate
+    return Audio(wav.contiguous(), int(rate), source)
+
+
+def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
+    """Band-limited resampling (torchaudio's windowed-sinc)."""
+    if orig_rate == new_rate:
+        return wav
+    return AF.resample(wav, orig_rate, new_rate)
+
+
+def save(path: str | os.PathLike, audio: Audio, subtype: str | None = None) -> None:
+    """Write ``audio`` with soundfile; the format follows the file extension."""
+    data = audio.waveform.detach().cpu().numpy().T
+    sf.write(os.fspath(path), data, audio.sample_rate, subtype=subtype)
+
+
+def _decode_file(path: Path) -> tuple[torch.Tensor, int]:
+    src = str(path)
+    if not path.exists():
+        raise AudioError(src, "no such file; check the path")
+    if path.is_dir():
+        raise AudioError(src, "is a directory; pass the audio files inside it")
+    if path.stat().st_size == 0:
+        raise AudioError(src, "the file is empty (0 bytes)")
+    try:
+        data, rate = sf.read(src, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        data, rate = _decode_fallback(path, exc)
+    return torch.from_numpy(np.ascontiguousarray(data.T)), int(rate)
+
+
+def _decode_fallback(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
+    try:
+        from torchcodec.decoders import AudioDecoder  # optional: other containers
+    except Exception:
+        raise AudioError(
+            str(path),
+            f"not a readable audio file ({first_error}). Supported: wav, flac, ogg/opus, mp3; "
+            "install torchcodec for other containers",
+        ) from first_error
+    try:
+        samples = AudioDecoder(str(path)).get_all_samples()
+    except Exception as exc:
+        raise AudioError(str(path), f"could not decode: {exc}") from exc
+    return samples.data.numpy().T, int(samples.sample_rate)
+
+
+def _as_tensor(x: Any, source: str) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        if x.dtype == np.uint8:
+            x = (x.astype(np.float32) - 128.0) / 128.0
+        elif np.issubdtype(x.dtype, np.integer):
+            x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+        elif not np.issubdtype(x.dtype, np.floating):
+            raise AudioError(source, f"array dtype {x.dtype} is not audio; pass float or integer PCM")
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    elif isinstance(x, torch.Tensor):
+        if not (x.is_floating_point() or x.dtype in (torch.int16, torch.int32, torch.uint8)):
+            raise AudioError(source, f"tensor dtype {x.dtype} is not audio")
+        t = x.detach().to("cpu")
+        if t.dtype == torch.int16:
+            t = t.float() / 32768.0
+        elif t.dtype == torch.int32:
+            t = t.float() / 2147483648.0
+        elif t.dtype == torch.uint8:
+            t = (t.float() - 128.0) / 128.0
+        t = t.float()
+    else:
+        raise AudioError(source, f"expected a numpy array or torch tensor, got {type(x).__name__}")
+    if t.ndim == 1:
+        t = t.unsqueeze(0)
+    elif t.ndim == 2:
+        if t.shape[0] > t.shape[1]:  # soundfile layout (samples, channels)
+            t = t.T
+    else:
+        raise AudioError(source, f"audio must be 1-D or 2-D (channels, samples), got shape {tuple(t.shape)}")
+    return t
+
+
+def _validate(wav: torch.Tensor, source: str) -> torch.Tensor:
+    if wav.numel() == 0 or wav.shape[-1] == 0:
+        raise AudioError(source, "the audio has no samples (zero length)")
+    if not torch.isfinite(wav).all():
+        raise AudioError(source, "the audio contains NaN or infinite samples; clean or re-encode it")
+    return wav.to(torch.float32)
+
+
+def _apply_channel_policy(wav: torch.Tensor, channels: ChannelPolicy) -> torch.Tensor:
+    if wav.shape[0] == 1 or channels == "keep":
+        return wav
+    if channels == "mean":
+        return wav.mean(dim=0, keepdim=True)
+    if channels == "first":
+        return wav[:1]
+    raise ValueError(f"unknown channel policy {channels!r}; use 'mean', 'first' or 'keep'")

@@ -1,0 +1,179 @@
+"""The ``zoo`` command line: list, info, run, plugins, train, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import ZooError
+
+__all__ = ["main"]
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _headline_metric(card: Any) -> str:
+    for dataset, values in card.metrics.items():
+        for key in ("accuracy", "wer", "si_sdri"):
+            if key in values:
+                return f"{key}={values[key]} ({dataset})"
+    return ""
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import zoo
+
+    cards = zoo.get_zoo().registry.list(args.pattern, args.task)
+    rows = [[c.name + (" *" if c.default else ""), c.task, c.weights_kind, _headline_metric(c)] for c in cards]
+    print(_table(rows, ["model (* = task default)", "task", "weights", "measured"]))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import yaml
+
+    import zoo
+
+    card = zoo.info(args.name)
+    print(yaml.safe_dump({card.name: card.to_dict()}, sort_keys=False, width=100).rstrip())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import zoo
+
+    model = zoo.load(args.name, device=args.device, dtype=args.dtype)
+    results = model(list(args.files), batch_size=args.batch_size, progress=None if not args.json else False)
+    failed = 0
+    if args.json:
+        for r in results:
+            print(json.dumps(r.to_dict()))
+            failed += not r.ok
+        return 1 if failed == len(results) else 0
+    rows = []
+    for r in results:
+        if not r.ok:
+            failed += 1
+            rows.append([r.source, "ERROR", r.reason])
+        else:
+            rows.append([r.source, *_summary(r)])
+    print(_table(rows, ["input", "result", "detail"]))
+    return 1 if failed == len(results) else 0
+
+
+def _summary(r: Any) -> list[str]:
+    if hasattr(r, "label"):
+        return [r.label, f"score {r.score:.3f}"]
+    if hasattr(r, "text"):
+        return [r.text, ""]
+    return [type(r).__name__, ""]
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    import zoo
+
+    z = zoo.get_zoo()
+    infos = sorted(z.plugins.values(), key=lambda p: p.name)
+    if args.json:
+        print(json.dumps([vars(p) for p in infos], indent=2))
+        return 0
+    rows = [[p.name, p.version, ",".join(h.replace("register_", "") for h in p.hooks), ",".join(p.tasks),
+             ",".join(p.models), p.error or "ok"] for p in infos]
+    print(_table(rows, ["plugin", "version", "hooks", "tasks", "models", "status"]))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    import zoo
+
+    recipes = zoo.get_zoo().recipes
+    if args.name not in recipes:
+        raise ZooError(f"no recipe for {args.name!r}; models with recipes: {', '.join(sorted(recipes)) or 'none'}")
+    recipes[args.name].obj(list(rest))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import zoo
+
+    model = zoo.load(args.model)
+    clips = sorted(Path(args.clips).glob("*.wav")) if args.clips else _example_clips()
+    if not clips:
+        raise ZooError("no example clips found; pass --clips DIR")
+    results = model([str(c) for c in clips])
+    rows = []
+    for clip, r in zip(clips, results):
+        expected = clip.stem.split("_")[0]
+        rows.append([clip.name, expected, r.label if r.ok else "ERROR", f"{r.score:.3f}" if r.ok else r.reason,
+                     "ok" if r.ok and r.label == expected else "MISS"])
+    print(f"{model.name} on {len(clips)} bundled example clips (synthesised here, not real speech):\n")
+    print(_table(rows, ["clip", "expected", "predicted", "score", ""]))
+    return 0
+
+
+def _example_clips() -> list[Path]:
+    import zoo_plugins.kws as kws
+
+    return sorted((Path(kws.__file__).parent / "examples").glob("*.wav"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zoo", description="Audio Zoo: load audio models by name and run them.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("list", help="list models")
+    s.add_argument("pattern", nargs="?", help="shell-style name pattern, e.g. 'kws-*'")
+    s.add_argument("--task", help="only models of this task")
+    s.set_defaults(fn=cmd_list)
+    s = sub.add_parser("info", help="show a model's registry card")
+    s.add_argument("name")
+    s.set_defaults(fn=cmd_info)
+    s = sub.add_parser("run", help="run a model on audio files")
+    s.add_argument("name", help="model or task name")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    s.add_argument("--dtype", default=None, help="float32 (default), float16 or bfloat16 (GPU only)")
+    s.add_argument("--json", action="store_true", help="one JSON object per input, in order")
+    s.set_defaults(fn=cmd_run)
+    s = sub.add_parser("plugins", help="list installed plugins")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--strict", action="store_true", help="fail if any plugin fails to load")
+    s.set_defaults(fn=cmd_plugins)
+    s = sub.add_parser("train", help="train a model with its recipe (extra args go to the recipe)")
+    s.add_argument("name")
+    s.set_defaults(fn=cmd_train)
+    s = sub.add_parser("demo", help="classify the bundled example clips and print a table")
+    s.add_argument("--model", default="kws-wav2vec2")
+    s.add_argument("--clips", help="a folder of <label>_*.wav clips instead of the bundled ones")
+    s.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if getattr(args, "strict", False):
+        import os
+
+        os.environ["ZOO_STRICT_PLUGINS"] = "1"
+    try:
+        if args.command == "train":
+            return cmd_train(args, rest)
+        return args.fn(args)
+    except ZooError as exc:
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""A loaded zoo model: card + task + network, callable on one input or many."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Sequence
+
+import torch
+
+from .registry import ModelCard
+from .results import Result
+from .runner import RunnerConfig, run
+
+if TYPE_CHECKING:
+    from .task import Task
+
+__all__ = ["Model", "resolve_device", "resolve_dtype"]
+
+
+class Model:
+    """A ready-to-run model returned by :func:`zoo.load`.
+
+    Call it on one input to get one result, or on a list to get a list:
+
+    >>> m = zoo.load("kws-wav2vec2")          # doctest: +SKIP
+    >>> m("clip.wav").label                    # doctest: +SKIP
+    'yes'
+    >>> [r.label for r in m(["a.wav", "b.flac"], batch_size=16)]  # doctest: +SKIP
+    """
+
+    def __init__(self, card: ModelCard, task: Task, net: Any, device: torch.device, dtype: torch.dtype) -> None:
+        self.card = card
+        self.task = task
+        self.net = net
+        self.device = device
+        self.dtype = dtype
+        self.config = RunnerConfig()
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.card.labels
+
+    def __repr__(self) -> str:
+        return f"<zoo.Model {self.card.name!r} task={self.task.name!r} device={self.device} dtype={self.dtype}>"
+
+    def __call__(
+        self,
+        inputs: Any,
+        *,
+        batch_size: int | None = None,
+        max_batch_samples: int | None = None,
+        progress: bool | None = None,
+    ) -> Any:
+        """Run on one input (returns a :class:`zoo.Result`) or a list (returns a list).
+
+        A failed input gives an :class:`zoo.ErrorResult` in its place (a single
+        input too), carrying the input's source and the reason.
+        """
+        single = not isinstance(inputs, (list, Sequence)) or isinstance(inputs, (str, bytes, tuple))
+        items = [inputs] if single else list(inputs)
+        config = self.config
+        overrides: dict[str, Any] = {}
+        if batch_size is not None:
+            overrides["batch_size"] = batch_size
+        if max_batch_samples is not None:
+            overrides["max_batch_samples"] = max_batch_samples
+        if progress is not None:
+            overrides["progress"] = progress
+        if overrides:
+            config = replace(config, **overrides)
+        results = run(self, items, config)
+        if single:
+            return results[0]
+        return results
+
+    def run(self, inputs: Sequence[Any], **kwargs: Any) -> list[Result]:
+        """Always-a-list form of ``__call__``."""
+        return self(list(inputs), **kwargs)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` picks CUDA when available, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """``None`` means float32; half precision is refused on the CPU (slow, no native units)."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, str):
+        table = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+                 "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+        if dtype not in table:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(table)}")
+        dtype = table[dtype]
+    if dtype in (torch.float16, torch.bfloat16) and device.type == "cpu":
+        raise ValueError(f"{dtype} on the CPU is slower than float32 here; use it on a GPU, or keep float32")
+    return dtype

@@ -1,0 +1,218 @@
+"""The model catalogue: :class:`ModelCard` entries from ``registry.yaml`` and plugins.
+
+Entries are data only. ``task`` and ``architecture`` are the only links to code;
+a plugin registers the code under those names. Unknown keys are errors that
+name the entry and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from .errors import RegistryError, UnknownModelError
+
+__all__ = ["ModelCard", "Registry", "WEIGHT_SOURCE_KINDS", "parse_cards"]
+
+WEIGHT_SOURCE_KINDS = ("bundled", "path", "hf", "url")
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything needed to find, build and describe one model.
+
+    ``weights`` holds exactly one source: ``{bundled: DIR}`` (relative to the
+    file that declared the entry), ``{path: DIR}``, ``{hf: REPO_ID, revision:
+    COMMIT_SHA}`` or ``{url: URL, sha256: HEX}``.
+    """
+
+    name: str
+    task: str
+    architecture: str
+    weights: Mapping[str, str]
+    sample_rate: int
+    license: str
+    provenance: Mapping[str, Any]
+    labels: tuple[str, ...] = ()
+    metrics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    default: bool = False
+    description: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    # Not YAML keys: where the entry came from.
+    base_dir: Path = field(default=Path("."), compare=False, repr=False)
+    plugin: str = field(default="registry.yaml", compare=False, repr=False)
+
+    @property
+    def weights_kind(self) -> str:
+        return next(k for k in WEIGHT_SOURCE_KINDS if k in self.weights)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as it would appear in YAML (without ``name``)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("name", "base_dir", "plugin"):
+                continue
+            value = getattr(self, f.name)
+            if value in ((), {}, "", False) and f.name not in ("labels",):
+                continue
+            out[f.name] = list(value) if isinstance(value, tuple) else _plain(value)
+        return out
+
+
+_REQUIRED = ("task", "architecture", "weights", "sample_rate", "license", "provenance")
+_ALLOWED = {f.name for f in fields(ModelCard)} - {"name", "base_dir", "plugin"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def parse_cards(data: Mapping[str, Any], base_dir: Path, plugin: str = "registry.yaml") -> list[ModelCard]:
+    """Validate a ``{name: entry}`` mapping and turn it into cards.
+
+    Raises:
+        RegistryError: naming the entry and the offending key.
+    """
+    if not isinstance(data, Mapping):
+        raise RegistryError("<root>", None, "the registry must be a mapping of model name to entry")
+    return [card_from_entry(name, entry, base_dir, plugin) for name, entry in data.items()]
+
+
+def card_from_entry(name: str, entry: Any, base_dir: Path, plugin: str = "registry.yaml") -> ModelCard:
+    """Validate one entry and build its :class:`ModelCard`."""
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9.\-_]*", name):
+        raise RegistryError(str(name), None, "model names are lower-case letters, digits, '.', '-' and '_'")
+    if not isinstance(entry, Mapping):
+        raise RegistryError(name, None, f"the entry must be a mapping, got {type(entry).__name__}")
+    for key in entry:
+        if key not in _ALLOWED:
+            close = difflib.get_close_matches(str(key), sorted(_ALLOWED), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RegistryError(name, str(key), f"unknown key{hint}; allowed keys: {', '.join(sorted(_ALLOWED))}")
+    for key in _REQUIRED:
+        if key not in entry or entry[key] in (None, "", {}):
+            raise RegistryError(name, key, "is required")
+    _check_weights(name, entry["weights"])
+    rate = entry["sample_rate"]
+    if not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
+        raise RegistryError(name, "sample_rate", f"must be a positive integer, got {rate!r}")
+    labels = entry.get("labels", ())
+    if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
+        hint = ""
+        if isinstance(labels, (list, tuple)) and any(isinstance(x, bool) for x in labels):
+            hint = " (YAML reads unquoted yes/no/on/off as booleans: quote them, e.g. 'yes')"
+        raise RegistryError(name, "labels", f"must be a list of strings{hint}")
+    if len(set(labels)) != len(labels):
+        raise RegistryError(name, "labels", "contains duplicates")
+    provenance = entry["provenance"]
+    if not isinstance(provenance, Mapping):
+        raise RegistryError(name, "provenance", "must be a mapping (e.g. trained_on, recipe, source)")
+    metrics = entry.get("metrics", {}) or {}
+    if not isinstance(metrics, Mapping) or not all(isinstance(v, Mapping) for v in metrics.values()):
+        raise RegistryError(name, "metrics", "must map dataset name to {metric: value}")
+    for key in ("params",):
+        if not isinstance(entry.get(key, {}) or {}, Mapping):
+            raise RegistryError(name, key, "must be a mapping")
+    if not isinstance(entry.get("default", False), bool):
+        raise RegistryError(name, "default", "must be true or false")
+    return ModelCard(
+        name=name,
+        task=str(entry["task"]),
+        architecture=str(entry["architecture"]),
+        weights=dict(entry["weights"]),
+        sample_rate=rate,
+        license=str(entry["license"]),
+        provenance=dict(provenance),
+        labels=tuple(labels),
+        metrics={k: dict(v) for k, v in metrics.items()},
+        default=bool(entry.get("default", False)),
+        description=str(entry.get("description", "")),
+        params=dict(entry.get("params", {}) or {}),
+        tags=tuple(entry.get("tags", ()) or ()),
+        base_dir=Path(base_dir),
+        plugin=plugin,
+    )
+
+
+def _check_weights(name: str, weights: Any) -> None:
+    if not isinstance(weights, Mapping):
+        raise RegistryError(name, "weights", "must be a mapping such as {bundled: DIR} or {hf: ID, revision: SHA}")
+    kinds = [k for k in WEIGHT_SOURCE_KINDS if k in weights]
+    if len(kinds) != 1:
+        raise RegistryError(name, "weights", f"needs exactly one source of {', '.join(WEIGHT_SOURCE_KINDS)}")
+    extra = set(weights) - {kinds[0], "revision", "sha256", "subfolder"}
+    if extra:
+        raise RegistryError(name, f"weights.{sorted(extra)[0]}", "unknown weights key")
+    if kinds[0] == "hf" and not _SHA_RE.match(str(weights.get("revision", ""))):
+        raise RegistryError(name, "weights.revision", "hub weights must pin a 40-hex commit sha")
+    if kinds[0] == "url" and not re.fullmatch(r"[0-9a-f]{64}", str(weights.get("sha256", ""))):
+        raise RegistryError(name, "weights.sha256", "url weights need the file's sha256")
+
+
+class Registry:
+    """Cards by name, with wildcard listing and task defaults."""
+
+    def __init__(self, cards: Iterable[ModelCard] = ()) -> None:
+        self._cards: dict[str, ModelCard] = {}
+        for card in cards:
+            self.add(card)
+
+    def add(self, card: ModelCard) -> None:
+        """Add a card; a name clash is an error naming both sources."""
+        if card.name in self._cards:
+            other = self._cards[card.name]
+            raise RegistryError(card.name, None, f"defined twice: by {other.plugin} and by {card.plugin}")
+        self._cards[card.name] = card
+
+    def load_yaml(self, path: Path, plugin: str = "registry.yaml") -> None:
+        """Add every entry of a YAML file."""
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise RegistryError(str(path), None, f"is not valid YAML: {exc}") from exc
+        for card in parse_cards(data, Path(path).parent, plugin):
+            self.add(card)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._cards
+
+    def __len__(self) -> int:
+        return len(self._cards)
+
+    def get(self, name: str) -> ModelCard:
+        """The card called ``name``; unknown names suggest close matches."""
+        try:
+            return self._cards[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._cards), n=3, cutoff=0.6)
+            raise UnknownModelError(name, close) from None
+
+    def list(self, pattern: str | None = None, task: str | None = None) -> list[ModelCard]:
+        """Cards whose name matches the shell-style ``pattern``, sorted by name."""
+        out = []
+        for name in sorted(self._cards):
+            card = self._cards[name]
+            if pattern and not fnmatch.fnmatchcase(name, pattern):
+                continue
+            if task and card.task != task:
+                continue
+            out.append(card)
+        return out
+
+    def default_for(self, task: str) -> ModelCard | None:
+        """The card marked ``default: true`` for ``task`` (or its only card)."""
+        cards = self.list(task=task)
+        marked = [c for c in cards if c.default]
+        if marked:
+            return marked[0]
+        return cards[0] if len(cards) == 1 else None

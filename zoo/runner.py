@@ -1,0 +1,225 @@
+"""The batching engine shared by every task.
+
+Inputs are decoded on background threads while the model computes. Chunks are
+grouped into length-bucketed batches under a sample budget (padding costs
+compute, so similar lengths go together), collated with their lengths, moved to
+the device and run under ``torch.inference_mode``. A CUDA out-of-memory error
+halves the batch and retries. Any other failure is retried item by item so that
+only the bad item gets an :class:`ErrorResult`; every other item keeps its result.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import torch
+
+from .audio import describe
+from .errors import ZooError
+from .results import ErrorResult, Result
+from .task import Chunk
+
+if TYPE_CHECKING:
+    from .model import Model
+
+__all__ = ["RunnerConfig", "is_oom", "plan_batches", "run"]
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """How the runner batches.
+
+    ``batch_size`` caps the items per batch; ``max_batch_samples`` caps the
+    padded size of a batch (batch x longest chunk), so long chunks come in
+    smaller batches, down to one. ``window`` is how many inputs are decoded and
+    bucketed together, which bounds memory on long input lists.
+    """
+
+    batch_size: int = 32
+    max_batch_samples: int = 32 * 16000
+    window: int = 512
+    workers: int = 2
+    progress: bool | None = None  # None: show a bar for 64 inputs or more
+
+
+def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_samples: int) -> list[list[int]]:
+    """Group indices into length-bucketed batches.
+
+    Indices are sorted by length (longest first) and packed greedily while
+    ``count <= batch_size`` and ``count * longest <= max_batch_samples``. A chunk
+    longer than the budget gets a batch of its own. Every index appears in
+    exactly one batch.
+
+    >>> plan_batches([10, 100, 12, 95], batch_size=8, max_batch_samples=200)
+    [[1, 3], [2, 0]]
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        n = max(int(lengths[i]), 1)
+        if current and (len(current) + 1 > batch_size or (len(current) + 1) * longest > max_batch_samples):
+            batches.append(current)
+            current = []
+        if not current:
+            longest = n
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for a device out-of-memory error (CUDA, MPS or XPU)."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+@dataclass
+class _Item:
+    index: int
+    source: str
+    value: Any = None
+    chunks: list[Chunk] | None = None
+    outputs: list[Any] | None = None
+    error: BaseException | None = None
+
+
+def run(model: Model, inputs: Sequence[Any], config: RunnerConfig) -> list[Result]:
+    """Run ``model``'s task over ``inputs``; one result per input, in order."""
+    results: list[Result | None] = [None] * len(inputs)
+    show = config.progress if config.progress is not None else len(inputs) >= 64
+    bar = _progress(len(inputs), show, model.card.name)
+    with ThreadPoolExecutor(max_workers=max(1, config.workers), thread_name_prefix="zoo-decode") as pool:
+        for window in _windows(model, inputs, pool, config.window):
+            _run_window(model, window, config)
+            for item in window:
+                results[item.index] = _finish(model, item)
+            bar.update(len(window))
+    bar.close()
+    return results  # type: ignore[return-value]
+
+
+def _windows(model: Model, inputs: Sequence[Any], pool: ThreadPoolExecutor, size: int) -> Iterator[list[_Item]]:
+    """Decode windows of inputs on the pool, one window ahead of compute."""
+
+    def submit(start: int) -> list[tuple[_Item, Future]]:
+        out = []
+        for i in range(start, min(start + size, len(inputs))):
+            item = _Item(i, describe(inputs[i]))
+            out.append((item, pool.submit(_prepare, model, inputs[i])))
+        return out
+
+    pending = submit(0) if inputs else []
+    start = size
+    while pending:
+        upcoming = submit(start) if start < len(inputs) else []
+        start += size
+        window = []
+        for item, fut in pending:
+            try:
+                item.value, item.chunks = fut.result()
+                item.outputs = [None] * len(item.chunks)
+            except Exception as exc:  # noqa: BLE001 - becomes this item's ErrorResult
+                item.error = exc
+            window.append(item)
+        yield window
+        pending = upcoming
+
+
+def _prepare(model: Model, x: Any) -> tuple[Any, list[Chunk]]:
+    value = model.task.read(model, x)
+    chunks = model.task.preprocess(model, value)
+    if not chunks:
+        raise ZooError("the input produced no chunks to run")
+    return value, chunks
+
+
+def _run_window(model: Model, window: list[_Item], config: RunnerConfig) -> None:
+    refs = [(item, j) for item in window if item.error is None for j in range(len(item.chunks or ()))]
+    lengths = [item.chunks[j].length for item, j in refs]  # type: ignore[index]
+    for batch in plan_batches(lengths, config.batch_size, config.max_batch_samples):
+        _run_batch(model, [refs[k] for k in batch])
+
+
+def _run_batch(model: Model, refs: list[tuple[_Item, int]]) -> None:
+    refs = [(item, j) for item, j in refs if item.error is None]
+    if not refs:
+        return
+    try:
+        outputs = _forward(model, [item.chunks[j] for item, j in refs])  # type: ignore[index]
+    except Exception as exc:  # noqa: BLE001
+        if len(refs) == 1:
+            refs[0][0].error = exc
+            return
+        if is_oom(exc) and model.device.type == "cuda":
+            torch.cuda.empty_cache()
+        # Halve and retry: on OOM this backs off; on any other error it
+        # isolates the failing item so the rest of the batch still finishes.
+        half = len(refs) // 2
+        _run_batch(model, refs[:half])
+        _run_batch(model, refs[half:])
+        return
+    for (item, j), out in zip(refs, outputs):
+        item.outputs[j] = out  # type: ignore[index]
+
+
+def _forward(model: Model, chunks: list[Chunk]) -> list[Any]:
+    batch = model.task.collate(model, chunks)
+    batch = {k: _to(v, model) for k, v in batch.items()}
+    with torch.inference_mode():
+        outputs = model.task.forward(model, batch)
+    if len(outputs) != len(chunks):
+        raise ZooError(f"task {model.task.name!r} returned {len(outputs)} outputs for {len(chunks)} chunks")
+    return outputs
+
+
+def _to(value: Any, model: Model) -> Any:
+    if not isinstance(value, torch.Tensor):
+        return value
+    if value.is_floating_point():
+        return value.to(model.device, model.dtype, non_blocking=True)
+    return value.to(model.device, non_blocking=True)
+
+
+def _finish(model: Model, item: _Item) -> Result:
+    if item.error is None:
+        try:
+            return model.task.postprocess(model, item.value, item.chunks, item.outputs)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001
+            item.error = exc
+    return error_result(item.source, item.error)  # type: ignore[arg-type]
+
+
+def error_result(source: str, exc: BaseException) -> ErrorResult:
+    """The :class:`ErrorResult` for an input that raised ``exc``."""
+    reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    if not isinstance(exc, ZooError) and os.environ.get("ZOO_DEBUG"):
+        reason += "\n" + "".join(traceback.format_exception(exc))
+    return ErrorResult(source=source, error=type(exc).__name__, reason=reason)
+
+
+def _progress(total: int, show: bool, name: str) -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=name, unit="input", dynamic_ncols=True)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+

@@ -1,0 +1,39 @@
+"""Write measured metrics and provenance back into ``registry.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from ..plugins import registry_path
+
+__all__ = ["update_card"]
+
+HEADER = (
+    "# Audio Zoo model catalogue: data only. `task` and `architecture` link to plugin code.\n"
+    "# Metrics are written by training recipes and `zoo bench`; never typed in by hand.\n"
+)
+
+
+def update_card(
+    name: str,
+    metrics: Mapping[str, Mapping[str, Any]] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    path: Path | None = None,
+) -> None:
+    """Merge ``metrics`` (per dataset) and ``provenance`` into entry ``name`` of the registry file."""
+    path = path or registry_path()
+    data = yaml.safe_load(path.read_text()) or {}
+    if name not in data:
+        raise KeyError(f"{name} is not in {path}; add its entry first")
+    entry = data[name]
+    if metrics:
+        entry.setdefault("metrics", {})
+        for dataset, values in metrics.items():
+            entry["metrics"][dataset] = dict(values)
+    if provenance:
+        entry.setdefault("provenance", {}).update(provenance)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    path.write_text(HEADER + text)
