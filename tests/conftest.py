@@ -25,7 +25,6 @@ def data_dir(name: str) -> Path:
 def tiny_kws_checkpoint(tmp_path_factory) -> Path:
     """A randomly initialised 1-layer Wav2Vec2-BERT classifier saved as safetensors."""
     from transformers import SeamlessM4TFeatureExtractor
-
     from zoo_plugins.kws.recipe import RecipeConfig, build_model
 
     torch.manual_seed(0)

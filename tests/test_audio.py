@@ -12,7 +12,9 @@ from zoo.audio import Audio, load, save
 
 
 @pytest.mark.parametrize(
-    "subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"], ids=["8bit", "16bit", "24bit", "32bit", "float", "double"]
+    "subtype",
+    ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"],
+    ids=["8bit", "16bit", "24bit", "32bit", "float", "double"],
 )
 def test_wav_subtypes_decode_to_float32(tmp_path, tone, subtype):
     """Every WAV sample format comes back as float32 in [-1, 1] close to the original."""
@@ -75,7 +77,9 @@ def test_arrays_tensors_and_tuples(tone):
         pytest.param(lambda p: p / "missing.wav", "no such file", id="missing"),
         pytest.param(lambda p: p, "directory", id="directory"),
         pytest.param(lambda p: _write(p / "empty.wav", b""), "empty", id="empty-file"),
-        pytest.param(lambda p: _write(p / "text.wav", b"this is not audio at all" * 10), "not a readable audio", id="non-audio"),
+        pytest.param(
+            lambda p: _write(p / "text.wav", b"this is not audio at all" * 10), "not a readable audio", id="non-audio"
+        ),
         pytest.param(lambda p: _zero_length(p / "zero.wav"), "no samples", id="zero-length"),
     ],
 )

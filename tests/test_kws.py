@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-
-import zoo
 from zoo_plugins.kws.data import speaker_split, speech_commands
 from zoo_plugins.kws.task import LABELS, window_starts
+
+import zoo
 
 from .conftest import REPO, data_dir
 
@@ -42,6 +42,15 @@ def test_card_metric_matches_zoo_load(kws):
     assert len(results) == len(heldout) and all(r.ok for r in results)
     accuracy = float(np.mean([r.label == e.label for r, e in zip(results, heldout)]))
     assert abs(accuracy - metric["accuracy"]) < 0.005
+
+
+def test_a_thousand_real_clips_in_order(kws):
+    """All 1,035 real dev clips: one result per clip, in input order, each with .label and .score."""
+    paths = [e.path for e in speech_commands(data_dir("speech-commands-dev"))]
+    assert len(paths) >= 1000
+    results = kws(paths, progress=False)
+    assert [r.source for r in results] == paths
+    assert all(r.ok and r.label in LABELS and 0 <= r.score <= 1 for r in results)
 
 
 def test_example_clips(kws):
@@ -89,8 +98,16 @@ def test_bad_inputs_in_one_batch(kws, tmp_path):
     (tmp_path / "notes.txt").write_text("not audio")
     sf.write(tmp_path / "zero.wav", np.zeros(0, dtype=np.float32), 16000)
     good = str(EXAMPLES[0])
-    inputs = [good, str(tmp_path / "missing.wav"), str(tmp_path), str(tmp_path / "empty.wav"),
-              str(tmp_path / "notes.txt"), str(tmp_path / "zero.wav"), (np.full(16000, np.nan, np.float32), 16000), good]
+    inputs = [
+        good,
+        str(tmp_path / "missing.wav"),
+        str(tmp_path),
+        str(tmp_path / "empty.wav"),
+        str(tmp_path / "notes.txt"),
+        str(tmp_path / "zero.wav"),
+        (np.full(16000, np.nan, np.float32), 16000),
+        good,
+    ]
     results = kws(inputs)
     assert [r.ok for r in results] == [True, False, False, False, False, False, False, True]
     assert all(r.source for r in results)

@@ -121,7 +121,8 @@ def load(
         wav = _as_tensor(x, source)
     else:
         raise AudioError(
-            source, f"unsupported input type {type(x).__name__}: pass a path, (array, rate), a tensor or zoo.audio.Audio"
+            source,
+            f"unsupported input type {type(x).__name__}: pass a path, (array, rate), a tensor or zoo.audio.Audio",
         )
     if rate <= 0:
         raise AudioError(source, f"sample rate must be positive, got {rate}")

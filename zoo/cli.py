@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import ZooError
 
@@ -84,8 +85,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([vars(p) for p in infos], indent=2))
         return 0
-    rows = [[p.name, p.version, ",".join(h.replace("register_", "") for h in p.hooks), ",".join(p.tasks),
-             ",".join(p.models), p.error or "ok"] for p in infos]
+    rows = [
+        [
+            p.name,
+            p.version,
+            ",".join(h.replace("register_", "") for h in p.hooks),
+            ",".join(p.tasks),
+            ",".join(p.models),
+            p.error or "ok",
+        ]
+        for p in infos
+    ]
     print(_table(rows, ["plugin", "version", "hooks", "tasks", "models", "status"]))
     return 0
 
@@ -111,11 +121,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rows = []
     for clip, r in zip(clips, results):
         expected = clip.stem.split("_")[0]
-        rows.append([clip.name, expected, r.label if r.ok else "ERROR", f"{r.score:.3f}" if r.ok else r.reason,
-                     "ok" if r.ok and r.label == expected else "MISS"])
+        rows.append(
+            [
+                clip.name,
+                expected,
+                r.label if r.ok else "ERROR",
+                f"{r.score:.3f}" if r.ok else r.reason,
+                "ok" if r.ok and r.label == expected else "MISS",
+            ]
+        )
     print(f"{model.name} on {len(clips)} bundled example clips (synthesised here, not real speech):\n")
     print(_table(rows, ["clip", "expected", "predicted", "score", ""]))
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchConfig, load_suite, run_bench
+    from .bench.report import write_report
+
+    data = {}
+    for item in args.data or []:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise ZooError(f"--data takes NAME=DIR, got {item!r}")
+        data[name] = path
+    suite = load_suite(args.suite)
+    cfg = BenchConfig(task=_task_alias(args.task), models=args.models, data=data, limit=args.limit,
+                      speed=not args.no_speed, quality=not args.no_quality, log=lambda m: print(m, file=sys.stderr))
+    if args.out:
+        cfg.out = Path(args.out)
+    report = run_bench(suite, cfg)
+    for path in write_report(report, cfg.out):
+        print(f"wrote {path}")
+    return 0
+
+
+_TASK_ALIASES = {"kws": "keyword-spotting", "asr": "speech-recognition", "separation": "source-separation",
+                 "captioning": "audio-captioning", "music": "music-generation"}
+
+
+def _task_alias(task: str | None) -> str | None:
+    return _TASK_ALIASES.get(task, task) if task else None
 
 
 def _example_clips() -> list[Path]:
@@ -149,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a model with its recipe (extra args go to the recipe)")
     s.add_argument("name")
     s.set_defaults(fn=cmd_train)
+    s = sub.add_parser("bench", help="benchmark quality and speed (suites in benchmarks/)")
+    s.add_argument("--suite", default="quick", help="quick, full, or a path to a suite YAML")
+    s.add_argument("--quick", dest="suite", action="store_const", const="quick", help="same as --suite quick")
+    s.add_argument("--task", help="only this task (kws, asr, ... or the full task name)")
+    s.add_argument("--models", help="only models matching this pattern")
+    s.add_argument("--data", action="append", metavar="NAME=DIR", help="where dataset NAME lives (repeatable)")
+    s.add_argument("--out", help="output folder (default benchmarks/results)")
+    s.add_argument("--limit", type=int, help="at most this many examples per quality job")
+    s.add_argument("--no-speed", action="store_true")
+    s.add_argument("--no-quality", action="store_true")
+    s.set_defaults(fn=cmd_bench)
     s = sub.add_parser("demo", help="classify the bundled example clips and print a table")
     s.add_argument("--model", default="kws-wav2vec2")
     s.add_argument("--clips", help="a folder of <label>_*.wav clips instead of the bundled ones")
@@ -173,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ZooError as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `zoo list | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

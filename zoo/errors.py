@@ -17,7 +17,8 @@ next. Errors from third-party libraries are translated at the edge with
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "AudioError",

@@ -8,7 +8,7 @@ group (the built-in plugins use the same group).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -163,8 +164,14 @@ class Zoo:
         warnings.warn(f"{err} (skipped; set ZOO_STRICT_PLUGINS=1 to make this an error)", RuntimeWarning, stacklevel=3)
 
     def _snapshot(self) -> tuple:
-        return (dict(self.tasks), dict(self.architectures), dict(self.datasets), dict(self.metrics),
-                dict(self.recipes), list(self._pending_cards))
+        return (
+            dict(self.tasks),
+            dict(self.architectures),
+            dict(self.datasets),
+            dict(self.metrics),
+            dict(self.recipes),
+            list(self._pending_cards),
+        )
 
     def _restore(self, snap: tuple) -> None:
         self.tasks, self.architectures, self.datasets, self.metrics, self.recipes = (dict(s) for s in snap[:5])
@@ -184,7 +191,9 @@ class Zoo:
             if not callable(loader):
                 raise PluginError(plugin, f"architecture {name!r}: loader must be callable")
             if name in self.architectures:
-                raise PluginError(plugin, f"architecture {name!r} is already registered by {self.architectures[name].plugin}")
+                raise PluginError(
+                    plugin, f"architecture {name!r} is already registered by {self.architectures[name].plugin}"
+                )
             self.architectures[name] = Architecture(name, loader, task, plugin)
 
         def register_model(name: str, entry: dict[str, Any], base_dir: str | Path = ".") -> None:

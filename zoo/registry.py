@@ -10,9 +10,10 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -20,7 +21,7 @@ from .errors import RegistryError, UnknownModelError
 
 __all__ = ["ModelCard", "Registry", "WEIGHT_SOURCE_KINDS", "parse_cards"]
 
-WEIGHT_SOURCE_KINDS = ("bundled", "path", "hf", "url")
+WEIGHT_SOURCE_KINDS = ("bundled", "path", "hf", "url", "package")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -30,7 +31,8 @@ class ModelCard:
 
     ``weights`` holds exactly one source: ``{bundled: DIR}`` (relative to the
     file that declared the entry), ``{path: DIR}``, ``{hf: REPO_ID, revision:
-    COMMIT_SHA}`` or ``{url: URL, sha256: HEX}``.
+    COMMIT_SHA}``, ``{url: URL, sha256: HEX}`` or ``{package: MODULE}`` (files
+    shipped inside an installed Python package, optionally ``subfolder: DIR``).
     """
 
     name: str
@@ -157,6 +159,8 @@ def _check_weights(name: str, weights: Any) -> None:
         raise RegistryError(name, "weights.revision", "hub weights must pin a 40-hex commit sha")
     if kinds[0] == "url" and not re.fullmatch(r"[0-9a-f]{64}", str(weights.get("sha256", ""))):
         raise RegistryError(name, "weights.sha256", "url weights need the file's sha256")
+    if kinds[0] == "package" and not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", str(weights["package"])):
+        raise RegistryError(name, "weights.package", "must be an importable module name such as 'pocketsphinx'")
 
 
 class Registry:

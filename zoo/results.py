@@ -8,10 +8,11 @@ of its other items.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-__all__ = ["Classification", "ErrorResult", "Result"]
+__all__ = ["Classification", "ErrorResult", "Result", "Transcript", "Word"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,30 @@ class Classification(Result):
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` best labels with their scores, best first."""
         return sorted(self.scores.items(), key=lambda kv: -kv[1])[:k]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word with its time span in seconds from the start of the input."""
+
+    text: str
+    start_s: float
+    end_s: float
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Transcript(Result):
+    """Recognised text, with word timings where the model provides them.
+
+    >>> t = Transcript(source="a.wav", text="hello world", words=(Word("hello", 0.1, 0.5), Word("world", 0.6, 1.0)))
+    >>> t.words[1].start_s
+    0.6
+    """
+
+    text: str
+    words: tuple[Word, ...] = ()
+    language: str | None = None
 
 
 def _jsonable(value: Any) -> Any:

@@ -11,10 +11,12 @@ only the bad item gets an :class:`ErrorResult`; every other item keeps its resul
 from __future__ import annotations
 
 import os
+import time
 import traceback
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -44,6 +46,8 @@ class RunnerConfig:
     window: int = 512
     workers: int = 2
     progress: bool | None = None  # None: show a bar for 64 inputs or more
+    #: called with (batch size, seconds) after every forward pass (benchmarks use it)
+    on_batch: Callable[[int, float], None] | None = None
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_samples: int) -> list[list[int]]:
@@ -147,15 +151,18 @@ def _run_window(model: Model, window: list[_Item], config: RunnerConfig) -> None
     refs = [(item, j) for item in window if item.error is None for j in range(len(item.chunks or ()))]
     lengths = [item.chunks[j].length for item, j in refs]  # type: ignore[index]
     for batch in plan_batches(lengths, config.batch_size, config.max_batch_samples):
-        _run_batch(model, [refs[k] for k in batch])
+        _run_batch(model, [refs[k] for k in batch], config.on_batch)
 
 
-def _run_batch(model: Model, refs: list[tuple[_Item, int]]) -> None:
+def _run_batch(model: Model, refs: list[tuple[_Item, int]], on_batch: Callable[[int, float], None] | None) -> None:
     refs = [(item, j) for item, j in refs if item.error is None]
     if not refs:
         return
     try:
+        t0 = time.perf_counter()
         outputs = _forward(model, [item.chunks[j] for item, j in refs])  # type: ignore[index]
+        if on_batch is not None:
+            on_batch(len(refs), time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001
         if len(refs) == 1:
             refs[0][0].error = exc
@@ -165,8 +172,8 @@ def _run_batch(model: Model, refs: list[tuple[_Item, int]]) -> None:
         # Halve and retry: on OOM this backs off; on any other error it
         # isolates the failing item so the rest of the batch still finishes.
         half = len(refs) // 2
-        _run_batch(model, refs[:half])
-        _run_batch(model, refs[half:])
+        _run_batch(model, refs[:half], on_batch)
+        _run_batch(model, refs[half:], on_batch)
         return
     for (item, j), out in zip(refs, outputs):
         item.outputs[j] = out  # type: ignore[index]
@@ -221,5 +228,3 @@ class _NoBar:
 
     def close(self) -> None:
         pass
-
-

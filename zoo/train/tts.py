@@ -16,10 +16,10 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import soundfile as sf
 import torch
@@ -28,7 +28,16 @@ from ..audio import load, resample
 
 __all__ = ["Voice", "available_voices", "synthesize"]
 
-ESPEAK_LANGS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
+ESPEAK_LANGS = (
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-gbclan",
+    "en-gb-x-rp",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+)
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 
@@ -53,7 +62,9 @@ def available_voices() -> dict[str, list[str]]:
     if shutil.which("espeak-ng"):
         variants = [""]
         try:
-            listing = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
+            listing = subprocess.run(
+                ["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True
+            ).stdout
             variants += [line.split()[-1].split("/")[-1] for line in listing.splitlines()[1:] if line.strip()]
         except (subprocess.CalledProcessError, IndexError):
             pass
@@ -66,7 +77,9 @@ def available_voices() -> dict[str, list[str]]:
         out["festival"] = [v for v in FESTIVAL_VOICES if v in roots]
     missing = [e for e in ("espeak-ng", "flite", "festival") if e not in out]
     if missing:
-        warnings.warn(f"TTS engines not installed: {', '.join(missing)} (apt-get install {' '.join(missing)})", stacklevel=2)
+        warnings.warn(
+            f"TTS engines not installed: {', '.join(missing)} (apt-get install {' '.join(missing)})", stacklevel=2
+        )
     return out
 
 
@@ -141,8 +154,19 @@ def _synth_one(text: str, v: Voice, out: Path, sample_rate: int) -> None:
             cmd = ["espeak-ng", "-v", v.voice, "-s", str(int(160 * v.rate)), "-p", str(v.pitch), "-w", str(wav), text]
         elif v.engine == "flite":
             f0 = 100 + 1.6 * v.pitch if v.voice != "slt" else 150 + 1.6 * v.pitch
-            cmd = ["flite", "-voice", v.voice, "-t", text, "-o", str(wav),
-                   "--setf", f"duration_stretch={1 / v.rate:.3f}", "--setf", f"int_f0_target_mean={f0:.0f}"]
+            cmd = [
+                "flite",
+                "-voice",
+                v.voice,
+                "-t",
+                text,
+                "-o",
+                str(wav),
+                "--setf",
+                f"duration_stretch={1 / v.rate:.3f}",
+                "--setf",
+                f"int_f0_target_mean={f0:.0f}",
+            ]
         else:
             raise ValueError(v.engine)
         try:
@@ -209,5 +233,3 @@ def trim_silence(x: torch.Tensor, sample_rate: int, threshold_db: float = -40.0,
     start = max(0, int(loud[0]) * frame - pad)
     end = min(x.numel(), (int(loud[-1]) + 1) * frame + pad)
     return x[start:end]
-
-

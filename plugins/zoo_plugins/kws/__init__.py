@@ -27,9 +27,19 @@ def register_architectures(register):
 
 @zoo.hookimpl
 def register_datasets(register):
-    from .data import speech_commands
+    from .data import speech_commands, speech_commands_heldout
 
+    # any directory in the Speech Commands layout: `zoo bench --data speech-commands=DIR`
     register("speech-commands", speech_commands, task=KeywordSpotting.name)
+    # the speaker-disjoint half of speech-commands-dev that kws-wav2vec2 never trained on
+    register("speech-commands-dev-heldout", speech_commands_heldout, task=KeywordSpotting.name)
+
+
+@zoo.hookimpl
+def register_metrics(register):
+    from .metrics import classification_metrics
+
+    register("classification", classification_metrics, task=KeywordSpotting.name)
 
 
 @zoo.hookimpl

@@ -51,7 +51,9 @@ class AudioClassifierNet(nn.Module):
         return self.model(input_values=x.to(dtype), **kwargs).logits
 
 
-def load_hf_audio_classifier(card: Any, weights_dir: Path, device: torch.device, dtype: torch.dtype) -> AudioClassifierNet:
+def load_hf_audio_classifier(
+    card: Any, weights_dir: Path, device: torch.device, dtype: torch.dtype
+) -> AudioClassifierNet:
     """Build an :class:`AudioClassifierNet` from an HF-format directory (safetensors only)."""
     from transformers import AutoModelForAudioClassification
 
@@ -65,11 +67,15 @@ def load_hf_audio_classifier(card: Any, weights_dir: Path, device: torch.device,
         net = AudioClassifierNet(model, "fbank")
     else:
         net = AudioClassifierNet(
-            model, "raw", normalize=bool(pre.get("do_normalize", False)), use_mask=bool(pre.get("return_attention_mask", True))
+            model,
+            "raw",
+            normalize=bool(pre.get("do_normalize", False)),
+            use_mask=bool(pre.get("return_attention_mask", True)),
         )
     if card.labels and set(card.labels) != set(net.labels):
         raise WeightsError(
-            str(weights_dir), f"{card.name}: checkpoint labels {sorted(net.labels)} differ from the card's {sorted(card.labels)}"
+            str(weights_dir),
+            f"{card.name}: checkpoint labels {sorted(net.labels)} differ from the card's {sorted(card.labels)}",
         )
     return net.to(device).eval()
 

@@ -16,7 +16,15 @@ from pathlib import Path
 
 from .task import KEYWORDS
 
-__all__ = ["Example", "OFFICIAL_URLS", "download_speech_commands", "speaker_of", "speaker_split", "speech_commands"]
+__all__ = [
+    "Example",
+    "OFFICIAL_URLS",
+    "download_speech_commands",
+    "speaker_of",
+    "speaker_split",
+    "speech_commands",
+    "speech_commands_heldout",
+]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus")
 OFFICIAL_URLS = {
@@ -63,7 +71,9 @@ def speech_commands(root: str | Path) -> list[Example]:
     return out
 
 
-def speaker_split(examples: list[Example], fraction: float = 0.5, salt: str = "zoo") -> tuple[list[Example], list[Example]]:
+def speaker_split(
+    examples: list[Example], fraction: float = 0.5, salt: str = "zoo"
+) -> tuple[list[Example], list[Example]]:
     """Split by speaker (never by file): ``(first, second)`` with ~``fraction`` of the clips in first.
 
     Speakers are ordered by a hash of their id and taken in that order until the
@@ -86,6 +96,11 @@ def speaker_split(examples: list[Example], fraction: float = 0.5, salt: str = "z
     return first, second
 
 
+def speech_commands_heldout(root: str | Path) -> list[Example]:
+    """The second half of :func:`speaker_split` of ``root``: the speakers ``kws-wav2vec2`` never heard."""
+    return speaker_split(speech_commands(root), 0.5)[1]
+
+
 def download_speech_commands(dest: str | Path, version: str = "v0.02-test") -> Path:
     """Download and unpack an official Speech Commands archive into ``dest`` (needs the internet)."""
     import urllib.request
@@ -98,6 +113,7 @@ def download_speech_commands(dest: str | Path, version: str = "v0.02-test") -> P
     archive = dest / Path(url).name
     if not archive.exists():
         with tqdm(unit="B", unit_scale=True, desc=archive.name) as bar:
+
             def hook(blocks: int, block_size: int, total: int) -> None:
                 bar.total = total
                 bar.update(blocks * block_size - bar.n)

@@ -16,9 +16,14 @@ import torch
 from zoo.audio import Audio, load, save
 from zoo.train.tts import Voice, _synth_one
 
-CLIPS = [("yes", Voice("flite", "slt")), ("no", Voice("espeak-ng", "en-us+f3", pitch=60)),
-         ("stop", Voice("flite", "rms")), ("left", Voice("espeak-ng", "en-gb+m3")),
-         ("go", Voice("flite", "awb")), ("up", Voice("espeak-ng", "en-us+m1", rate=0.9))]
+CLIPS = [
+    ("yes", Voice("flite", "slt")),
+    ("no", Voice("espeak-ng", "en-us+f3", pitch=60)),
+    ("stop", Voice("flite", "rms")),
+    ("left", Voice("espeak-ng", "en-gb+m3")),
+    ("go", Voice("flite", "awb")),
+    ("up", Voice("espeak-ng", "en-us+m1", rate=0.9)),
+]
 
 
 def main(out: Path = Path(__file__).parent / "examples") -> None:

@@ -45,10 +45,56 @@ HERE = Path(__file__).parent
 REPO = HERE.parents[2]
 SR = 16000
 UNKNOWN_WORDS = (
-    "bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin", "nine", "one", "seven",
-    "sheila", "six", "three", "tree", "two", "wow", "zero", "backward", "forward", "follow", "learn", "visual",
-    "yellow", "know", "upon", "town", "lift", "light", "write", "often", "stock", "goal", "yet", "noise",
-    "dawn", "open", "start", "top", "gone", "left hand", "cup", "dot", "ride", "song", "moon", "nose", "yeah",
+    "bed",
+    "bird",
+    "cat",
+    "dog",
+    "eight",
+    "five",
+    "four",
+    "happy",
+    "house",
+    "marvin",
+    "nine",
+    "one",
+    "seven",
+    "sheila",
+    "six",
+    "three",
+    "tree",
+    "two",
+    "wow",
+    "zero",
+    "backward",
+    "forward",
+    "follow",
+    "learn",
+    "visual",
+    "yellow",
+    "know",
+    "upon",
+    "town",
+    "lift",
+    "light",
+    "write",
+    "often",
+    "stock",
+    "goal",
+    "yet",
+    "noise",
+    "dawn",
+    "open",
+    "start",
+    "top",
+    "gone",
+    "left hand",
+    "cup",
+    "dot",
+    "ride",
+    "song",
+    "moon",
+    "nose",
+    "yeah",
 )
 
 
@@ -82,8 +128,18 @@ class RecipeConfig:
     @classmethod
     def tiny(cls) -> RecipeConfig:
         """A smoke-test configuration that runs in well under a minute."""
-        return cls(steps=6, batch_size=8, hidden_size=32, layers=1, heads=2, ffn=64, voices_per_keyword=2,
-                   voices_per_unknown=1, warmup=2, update_registry=False)
+        return cls(
+            steps=6,
+            batch_size=8,
+            hidden_size=32,
+            layers=1,
+            heads=2,
+            ffn=64,
+            voices_per_keyword=2,
+            voices_per_unknown=1,
+            warmup=2,
+            update_registry=False,
+        )
 
 
 # ---------------------------------------------------------------- data
@@ -150,7 +206,10 @@ def build_pools(cfg: RecipeConfig, train_dev: list[Example], rng: random.Random)
         pools.noise = [torch.randn(SR * 10) * 0.05]
     if pools.real["_silence_"]:
         levels = sorted(_rms_db(c) for c in pools.real["_silence_"])
-        pools.silence_rms_db = (levels[max(0, len(levels) // 20)] - 6, levels[min(len(levels) - 1, len(levels) * 19 // 20)] + 3)
+        pools.silence_rms_db = (
+            levels[max(0, len(levels) // 20)] - 6,
+            levels[min(len(levels) - 1, len(levels) * 19 // 20)] + 3,
+        )
     return pools
 
 
@@ -295,7 +354,7 @@ def train(cfg: RecipeConfig) -> dict:
     model.train()
     bar = tqdm(range(cfg.steps), desc=f"training {cfg.name}", unit="step")
     ema = None
-    for step in bar:
+    for _ in bar:
         x, y = aug.batch(cfg.batch_size)
         x, y = x.to(device), y.to(device)
         with torch.no_grad():
@@ -316,10 +375,19 @@ def train(cfg: RecipeConfig) -> dict:
     model.eval()
     model.half().save_pretrained(out, safe_serialization=True)
     SeamlessM4TFeatureExtractor(return_attention_mask=True).save_pretrained(out)
-    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    hardware = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    )
     summary = {
         "recipe": f"zoo train {cfg.name}",
-        "config": asdict(cfg) | {"data_root": "../shared/data", "out_dir": str(out.relative_to(REPO)) if out.is_relative_to(REPO) else str(out), "cache_dir": "~/.cache/zoo/kws"},
+        "config": asdict(cfg)
+        | {
+            "data_root": "../shared/data",
+            "out_dir": str(out.relative_to(REPO)) if out.is_relative_to(REPO) else str(out),
+            "cache_dir": "~/.cache/zoo/kws",
+        },
         "parameters": n_params,
         "train_seconds": round(train_s, 1),
         "hardware": hardware,
@@ -335,29 +403,46 @@ def train(cfg: RecipeConfig) -> dict:
 
         update_card(
             cfg.name,
-            metrics={"speech-commands-dev-heldout": {
-                "accuracy": summary["heldout"]["accuracy"],
-                "clips": len(heldout),
-                "speakers": summary["heldout_speakers"],
-                "split": "speaker_split(speech-commands-dev, 0.5)[1]",
-            }},
-            provenance={"train_seconds": summary["train_seconds"], "hardware": hardware, "parameters": n_params,
-                        "steps": cfg.steps, "seed": cfg.seed},
+            metrics={
+                "speech-commands-dev-heldout": {
+                    "accuracy": summary["heldout"]["accuracy"],
+                    "clips": len(heldout),
+                    "speakers": summary["heldout_speakers"],
+                    "split": "speaker_split(speech-commands-dev, 0.5)[1]",
+                }
+            },
+            provenance={
+                "train_seconds": summary["train_seconds"],
+                "hardware": hardware,
+                "parameters": n_params,
+                "steps": cfg.steps,
+                "seed": cfg.seed,
+            },
         )
     return summary
 
 
 def evaluate(checkpoint: Path, examples: list[Example], cfg: RecipeConfig) -> dict:
     """Accuracy of the checkpoint through the zoo's own loading and runner code."""
+    from zoo.model import Model
     from zoo.registry import card_from_entry
 
     from . import arch
     from .task import KeywordSpotting
-    from zoo.model import Model
 
-    card = card_from_entry(cfg.name, {"task": "keyword-spotting", "architecture": "hf-audio-classifier",
-                                      "weights": {"path": str(checkpoint)}, "sample_rate": SR, "license": "-",
-                                      "provenance": {"recipe": "eval"}, "labels": list(LABELS)}, Path("."))
+    card = card_from_entry(
+        cfg.name,
+        {
+            "task": "keyword-spotting",
+            "architecture": "hf-audio-classifier",
+            "weights": {"path": str(checkpoint)},
+            "sample_rate": SR,
+            "license": "-",
+            "provenance": {"recipe": "eval"},
+            "labels": list(LABELS),
+        },
+        Path("."),
+    )
     net = arch.load_hf_audio_classifier(card, checkpoint, torch.device("cpu"), torch.float32)
     model = Model(card, KeywordSpotting(), net, torch.device("cpu"), torch.float32)
     results = model([e.path for e in examples], progress=True)
@@ -391,6 +476,11 @@ def main(argv: list[str] | None = None) -> dict:
     if args.no_registry:
         cfg.update_registry = False
     summary = train(cfg)
-    print(json.dumps({k: summary[k] for k in ("parameters", "train_seconds", "hardware") if k in summary} |
-                     ({"heldout": summary["heldout"]} if "heldout" in summary else {}), indent=2))
+    print(
+        json.dumps(
+            {k: summary[k] for k in ("parameters", "train_seconds", "hardware") if k in summary}
+            | ({"heldout": summary["heldout"]} if "heldout" in summary else {}),
+            indent=2,
+        )
+    )
     return summary

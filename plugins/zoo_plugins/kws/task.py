@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -46,6 +47,7 @@ class KeywordSpotting(Task):
     result_type = Classification
     description = "Spot one of 10 keywords (or silence / unknown word) in a short clip"
     required_card_keys = ("labels",)
+    hf_pipeline_task = "audio-classification"
 
     def preprocess(self, model: Any, item: Any) -> list[Chunk]:
         rate = item.sample_rate
@@ -64,7 +66,9 @@ class KeywordSpotting(Task):
         logits = model.net(batch["inputs"], batch["lengths"])
         return list(torch.softmax(logits.float(), dim=-1).cpu())
 
-    def postprocess(self, model: Any, item: Any, chunks: Sequence[Chunk], outputs: Sequence[torch.Tensor]) -> Classification:
+    def postprocess(
+        self, model: Any, item: Any, chunks: Sequence[Chunk], outputs: Sequence[torch.Tensor]
+    ) -> Classification:
         labels = model.net.labels
         keyword_ids = [i for i, name in enumerate(labels) if not name.startswith("_")]
         best = 0
@@ -78,6 +82,10 @@ class KeywordSpotting(Task):
         scores = {labels[i]: float(probs[i]) for i in range(len(labels))}
         meta = chunks[best].meta
         return Classification(
-            source=item.source, label=labels[top], score=float(probs[top]), scores=scores,
-            start_s=meta.get("start_s"), end_s=meta.get("end_s"),
+            source=item.source,
+            label=labels[top],
+            score=float(probs[top]),
+            scores=scores,
+            start_s=meta.get("start_s"),
+            end_s=meta.get("end_s"),
         )

@@ -1,0 +1,292 @@
+"""Run a suite: quality jobs against registry claims, speed jobs against baselines."""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from .. import audio as zaudio
+from ..errors import ZooError
+from ..runner import plan_batches
+from .suite import QualityJob, SpeedJob, Suite
+from .timing import Contestant, interleave, percentile, ratio_summary
+
+__all__ = ["BenchConfig", "run_bench", "run_quality", "run_speed"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class BenchConfig:
+    """Command-line choices that narrow or redirect a suite."""
+
+    task: str | None = None
+    models: str | None = None
+    data: dict[str, str] = field(default_factory=dict)
+    out: Path = REPO / "benchmarks" / "results"
+    limit: int | None = None
+    speed: bool = True
+    quality: bool = True
+    log: Callable[[str], None] = print
+
+
+def _root(name: str, default: str, cfg: BenchConfig) -> Path:
+    raw = cfg.data.get(name) or os.path.expandvars(default)
+    path = Path(raw)
+    return path if path.is_absolute() else (REPO / path).resolve()
+
+
+def _examples(job_dataset: str, root: Path, limit: int | None) -> list[Any]:
+    import zoo
+
+    z = zoo.get_zoo()
+    if job_dataset not in z.datasets:
+        raise ZooError(f"no plugin provides dataset {job_dataset!r}; known: {', '.join(sorted(z.datasets))}")
+    if not root.exists():
+        raise ZooError(f"data for {job_dataset!r} not found at {root}; pass --data {job_dataset}=DIR")
+    examples = list(z.datasets[job_dataset].obj(root))
+    if limit and len(examples) > limit:
+        step = len(examples) / limit
+        examples = [examples[int(i * step)] for i in range(limit)]
+    return examples
+
+
+# ----------------------------------------------------------------- quality
+def run_quality(job: QualityJob, cfg: BenchConfig) -> list[dict[str, Any]]:
+    """Evaluate every model matching the job; compare with the card's claims."""
+    import zoo
+
+    z = zoo.get_zoo()
+    examples = _examples(job.dataset, _root(job.dataset, job.root, cfg), cfg.limit or job.limit)
+    metrics = [m for m in z.metrics.values() if m.task == job.task]
+    rows = []
+    for card in z.registry.list(cfg.models or job.models, job.task):
+        cfg.log(f"quality: {card.name} on {job.dataset} ({len(examples)} examples)")
+        try:
+            model = zoo.load(card.name)
+        except ZooError as exc:
+            rows.append({"model": card.name, "dataset": job.dataset, "error": str(exc)})
+            continue
+        t0 = time.perf_counter()
+        results = model([e.path for e in examples], progress=True)
+        values: dict[str, Any] = {"examples": len(examples), "failed": sum(not r.ok for r in results)}
+        for m in metrics:
+            values.update(m.obj(results, examples))
+        rows.append({"model": card.name, "dataset": job.dataset, "seconds": round(time.perf_counter() - t0, 2),
+                     "metrics": values, "claims": compare_with_card(values, card.metrics.get(job.dataset, {}))})
+    return rows
+
+
+def compare_with_card(measured: dict[str, Any], claimed: dict[str, Any]) -> dict[str, Any]:
+    """For each claimed metric also measured: the difference and whether it is beyond noise.
+
+    Noise is two standard errors when the metric reports ``<name>_stderr``, else 0.01.
+    """
+    out = {}
+    for key, claim in claimed.items():
+        if key not in measured or not isinstance(claim, (int, float)) or isinstance(claim, bool):
+            continue
+        diff = float(measured[key]) - float(claim)
+        noise = 2 * float(measured.get(f"{key}_stderr", 0.005))
+        out[key] = {"claimed": claim, "measured": measured[key], "diff": round(diff, 4), "noise": round(noise, 4),
+                    "flag": abs(diff) > noise}
+    return out
+
+
+# ------------------------------------------------------------------- speed
+def _make_workload(job: SpeedJob, cfg: BenchConfig, tmp: Path, rate: int) -> list[str]:
+    """``job.n`` files: dataset clips as they are (fixed lengths) or joined/cropped to random lengths."""
+    examples = _examples(job.dataset, _root(job.dataset, job.root, cfg), None)
+    rng = random.Random(0)
+    lo, hi = job.lengths_s
+    picks = [examples[i % len(examples)] for i in rng.sample(range(len(examples)), min(len(examples), job.n))]
+    while len(picks) < job.n:
+        picks.append(rng.choice(examples))
+    if lo == hi == 1.0:
+        return [e.path for e in picks]
+    files = []
+    for i, e in enumerate(picks):
+        target = int(rng.uniform(lo, hi) * rate)
+        pieces, total = [], 0
+        while total < target:
+            x = zaudio.load(rng.choice(examples).path if pieces else e.path, rate).mono().numpy()
+            pieces.append(x)
+            total += len(x)
+        path = tmp / f"mixed_{i:03d}.wav"
+        sf.write(path, np.concatenate(pieces)[:target], rate, subtype="PCM_16")
+        files.append(str(path))
+    return files
+
+
+def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
+    """Time the zoo runner against the HF pipeline and the raw forward pass, interleaved."""
+    import zoo
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    model = zoo.load(job.model)
+    rate = model.card.sample_rate
+    with tempfile.TemporaryDirectory() as tmp:
+        files = _make_workload(job, cfg, Path(tmp), rate)
+        audio_s = sum(sf.info(f).duration for f in files)
+        contestants = [_zoo_contestant(model, files)]
+        if "raw" in job.baselines:
+            contestants += [_raw_contestant(model, files, b) for b in (1, 8, 32)]
+        if "pipeline" in job.baselines and model.task.hf_pipeline_task:
+            contestants += [_pipeline_contestant(model, files, b) for b in (1, 8, 32)]
+        cfg.log(f"speed: {job.name} ({job.model}, {len(files)} files, {audio_s:.0f} s of audio, "
+                f"{torch.get_num_threads()} threads, {job.repeats} rounds)")
+        measured = interleave(contestants, job.repeats, progress=None)
+    return summarise_speed(job, measured, len(files), audio_s)
+
+
+def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float) -> dict[str, Any]:
+    rows = {}
+    for name, m in measured.items():
+        if m.error:
+            rows[name] = {"error": m.error}
+            continue
+        t = statistics.median(m.seconds)
+        rows[name] = {"clips_per_s": round(n / t, 2), "rtf": round(t / audio_s, 5), "seconds": [round(s, 3) for s in m.seconds],
+                      "batch_p50_ms": round(1000 * percentile(m.batch_latencies, 0.5), 2),
+                      "batch_p95_ms": round(1000 * percentile(m.batch_latencies, 0.95), 2),
+                      "peak_rss_mb": round(m.peak_rss_mb, 1), "peak_gpu_mb": round(m.peak_gpu_mb, 1)}
+    ok = {k: v for k, v in measured.items() if not v.error}
+
+    def best(prefix: str) -> str | None:
+        names = [k for k in ok if k.startswith(prefix)]
+        return min(names, key=lambda k: statistics.median(ok[k].seconds)) if names else None
+
+    ratios = {}
+    for ref in ("pipeline-b1", best("pipeline-"), best("raw-")):
+        if ref and "zoo" in ok:
+            ratios[f"zoo_vs_{ref}"] = ratio_summary(ok["zoo"].seconds, ok[ref].seconds)
+    return {"job": job.name, "model": job.model, "files": n, "audio_s": round(audio_s, 1), "threads": torch.get_num_threads(),
+            "device": "cuda" if torch.cuda.is_available() else "cpu", "contestants": rows, "ratios": ratios,
+            "best_pipeline": best("pipeline-"), "best_raw": best("raw-")}
+
+
+def _zoo_contestant(model: Any, files: list[str]) -> Contestant:
+    def run() -> list[float]:
+        lat: list[float] = []
+        model.config = type(model.config)(**{**model.config.__dict__, "on_batch": lambda n, s: lat.append(s),
+                                             "progress": False})
+        results = model(files)
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise ZooError(f"{len(bad)} inputs failed, e.g. {bad[0].reason}")
+        return lat
+
+    return Contestant("zoo", run)
+
+
+def _raw_contestant(model: Any, files: list[str], batch_size: int) -> Contestant:
+    """The ceiling: pre-decoded, pre-chunked tensors, length-bucketed, straight through the task's forward."""
+    chunks: list[Any] = []
+
+    def setup() -> None:
+        for f in files:
+            chunks.extend(model.task.preprocess(model, model.task.read(model, f)))
+
+    def run() -> list[float]:
+        lat = []
+        budget = batch_size * max(c.length for c in chunks)
+        for batch in plan_batches([c.length for c in chunks], batch_size, budget):
+            t0 = time.perf_counter()
+            b = model.task.collate(model, [chunks[i] for i in batch])
+            b = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
+            with torch.inference_mode():
+                model.task.forward(model, b)
+            lat.append(time.perf_counter() - t0)
+        return lat
+
+    return Contestant(f"raw-b{batch_size}", run, setup)
+
+
+def _pipeline_contestant(model: Any, files: list[str], batch_size: int) -> Contestant:
+    """``transformers.pipeline`` on the same checkpoint, given the file paths (it decodes with ffmpeg)."""
+    pipe_box: list[Any] = []
+
+    def setup() -> None:
+        if pipe_box:
+            return
+        from transformers import pipeline
+
+        from ..weights import resolve
+
+        device = 0 if model.device.type == "cuda" else -1
+        pipe_box.append(pipeline(model.task.hf_pipeline_task, model=str(resolve(model.card)), device=device,
+                                 dtype=model.dtype))
+
+    def run() -> list[float]:
+        pipe = pipe_box[0]
+        lat: list[float] = []
+        forward = pipe.forward
+
+        def timed(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            out = forward(*a, **k)
+            lat.append(time.perf_counter() - t0)
+            return out
+
+        pipe.forward = timed
+        try:
+            list(pipe(files, batch_size=batch_size))
+        finally:
+            del pipe.forward
+        return lat
+
+    return Contestant(f"pipeline-b{batch_size}", run, setup)
+
+
+# -------------------------------------------------------------------- suite
+def run_bench(suite: Suite, cfg: BenchConfig) -> dict[str, Any]:
+    """Run the suite's jobs (filtered by ``cfg``) and return the report dict."""
+    report: dict[str, Any] = {"suite": suite.name, "torch": torch.__version__, "quality": [], "speed": [],
+                              "machine": _machine()}
+    if cfg.quality:
+        for job in suite.quality:
+            if cfg.task and job.task != cfg.task:
+                continue
+            try:
+                report["quality"] += run_quality(job, cfg)
+            except ZooError as exc:
+                report["quality"].append({"dataset": job.dataset, "task": job.task, "error": str(exc)})
+                cfg.log(f"quality job skipped: {exc}")
+    if cfg.speed:
+        for sjob in suite.speed:
+            if (cfg.task and sjob.task != cfg.task) or (cfg.models and not _match(cfg.models, sjob.model)):
+                continue
+            try:
+                report["speed"].append(run_speed(sjob, cfg))
+            except ZooError as exc:
+                report["speed"].append({"job": sjob.name, "error": str(exc)})
+                cfg.log(f"speed job skipped: {exc}")
+    return report
+
+
+def _match(pattern: str, name: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _machine() -> dict[str, Any]:
+    import platform
+
+    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+

@@ -1,0 +1,74 @@
+"""Benchmark suites: YAML files in ``benchmarks/`` (``quick.yaml``, ``full.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ZooError
+
+__all__ = ["QualityJob", "SpeedJob", "Suite", "load_suite", "suites_dir"]
+
+
+@dataclass(frozen=True)
+class QualityJob:
+    """Run ``models`` (a pattern) of ``task`` on ``dataset`` (at most ``limit`` examples)."""
+
+    task: str
+    models: str
+    dataset: str
+    root: str
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class SpeedJob:
+    """Time ``model`` on a workload of ``n`` clips from ``dataset`` with lengths in ``lengths_s``."""
+
+    name: str
+    task: str
+    model: str
+    dataset: str
+    root: str
+    n: int = 64
+    lengths_s: tuple[float, float] = (1.0, 1.0)
+    repeats: int = 3
+    threads: int | None = None
+    baselines: tuple[str, ...] = ("pipeline", "raw")
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    quality: tuple[QualityJob, ...] = ()
+    speed: tuple[SpeedJob, ...] = ()
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def suites_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Load ``benchmarks/<name>.yaml`` (or a path to a YAML file)."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = suites_dir() / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in suites_dir().glob("*.yaml"))
+        raise ZooError(f"no benchmark suite {name_or_path!r}; known suites: {', '.join(known)}")
+    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        quality = tuple(QualityJob(**q) for q in data.get("quality", []))
+        speed = tuple(
+            SpeedJob(**(s | {"lengths_s": tuple(s.get("lengths_s", (1.0, 1.0))),
+                              "baselines": tuple(s.get("baselines", ("pipeline", "raw")))}))
+            for s in data.get("speed", [])
+        )
+    except TypeError as exc:
+        raise ZooError(f"{path}: bad suite entry: {exc}") from exc
+    return Suite(name=data.get("name", path.stem), quality=quality, speed=speed, notes=data.get("notes", ""))
