@@ -18,7 +18,9 @@ def _speech_commands_dir(root, n_per_label=2):
     for label in ("yes", "no", "_silence_"):
         (root / label).mkdir(parents=True)
         for i in range(n_per_label):
-            sf.write(root / label / f"abcdef0{i}_nohash_0.wav", rng.standard_normal(16000).astype("float32") * 0.05, 16000)
+            sf.write(
+                root / label / f"abcdef0{i}_nohash_0.wav", rng.standard_normal(16000).astype("float32") * 0.05, 16000
+            )
     return root
 
 
@@ -27,9 +29,22 @@ def test_bench_tiny_suite(tmp_path):
     data = _speech_commands_dir(tmp_path / "sc")
     suite = {
         "name": "tiny",
-        "quality": [{"task": "keyword-spotting", "models": "kws-wav2vec2", "dataset": "speech-commands", "root": str(data)}],
-        "speed": [{"name": "tiny-speed", "task": "keyword-spotting", "model": "kws-wav2vec2", "dataset": "speech-commands",
-                   "root": str(data), "n": 4, "lengths_s": [0.5, 2.0], "repeats": 2, "baselines": ["raw"]}],
+        "quality": [
+            {"task": "keyword-spotting", "models": "kws-wav2vec2", "dataset": "speech-commands", "root": str(data)}
+        ],
+        "speed": [
+            {
+                "name": "tiny-speed",
+                "task": "keyword-spotting",
+                "model": "kws-wav2vec2",
+                "dataset": "speech-commands",
+                "root": str(data),
+                "n": 4,
+                "lengths_s": [0.5, 2.0],
+                "repeats": 2,
+                "baselines": ["raw"],
+            }
+        ],
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(suite))
@@ -48,15 +63,37 @@ def test_bench_tiny_suite(tmp_path):
 
 def test_data_override_and_missing_data(tmp_path, capsys):
     """--data NAME=DIR redirects a dataset; a missing folder is reported, not a crash."""
-    suite = {"name": "t2", "quality": [{"task": "keyword-spotting", "models": "kws-wav2vec2",
-                                        "dataset": "speech-commands", "root": str(tmp_path / "absent")}]}
+    suite = {
+        "name": "t2",
+        "quality": [
+            {
+                "task": "keyword-spotting",
+                "models": "kws-wav2vec2",
+                "dataset": "speech-commands",
+                "root": str(tmp_path / "absent"),
+            }
+        ],
+    }
     path = tmp_path / "t2.yaml"
     path.write_text(yaml.safe_dump(suite))
     assert main(["bench", "--suite", str(path), "--out", str(tmp_path / "o"), "--no-speed"]) == 0
     assert "error" in json.loads((tmp_path / "o" / "t2.json").read_text())["quality"][0]
     data = _speech_commands_dir(tmp_path / "sc2", 1)
-    assert main(["bench", "--suite", str(path), "--out", str(tmp_path / "o"), "--no-speed",
-                 "--data", f"speech-commands={data}"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--suite",
+                str(path),
+                "--out",
+                str(tmp_path / "o"),
+                "--no-speed",
+                "--data",
+                f"speech-commands={data}",
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "o" / "t2.json").read_text())["quality"][0]["metrics"]["examples"] == 3
 
 

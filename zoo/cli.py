@@ -73,7 +73,12 @@ def _summary(r: Any) -> list[str]:
     if hasattr(r, "label"):
         return [r.label, f"score {r.score:.3f}"]
     if hasattr(r, "text"):
-        return [r.text, ""]
+        words = getattr(r, "words", ())
+        return [r.text, f"{len(words)} words, {words[0].start_s:.2f}-{words[-1].end_s:.2f} s" if words else ""]
+    if hasattr(r, "segments"):  # timed spans, e.g. voice-activity-detection's SpeechSegments
+        spans = [f"{s.start_s:.2f}-{s.end_s:.2f} s" for s in r.segments]
+        more = f", ... (+{len(spans) - 4})" if len(spans) > 4 else ""
+        return [f"{len(spans)} segment{'s' * (len(spans) != 1)}", ", ".join(spans[:4]) + more]
     return [type(r).__name__, ""]
 
 
@@ -97,6 +102,18 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         for p in infos
     ]
     print(_table(rows, ["plugin", "version", "hooks", "tasks", "models", "status"]))
+    return 0
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import new_plugin, plugin_names
+
+    names = plugin_names(args.name, args.task)
+    root = new_plugin(args.name, task=args.task, directory=args.dir)
+    print(f"created {root}: plugin {names.plugin!r} with task {names.task!r} and model {names.model!r}")
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        print(f"  {path.relative_to(root)}")
+    print(f"next:\n  pip install -e {root}\n  zoo plugins\n  pytest {root / 'tests'}")
     return 0
 
 
@@ -146,8 +163,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ZooError(f"--data takes NAME=DIR, got {item!r}")
         data[name] = path
     suite = load_suite(args.suite)
-    cfg = BenchConfig(task=_task_alias(args.task), models=args.models, data=data, limit=args.limit,
-                      speed=not args.no_speed, quality=not args.no_quality, log=lambda m: print(m, file=sys.stderr))
+    cfg = BenchConfig(
+        task=_task_alias(args.task),
+        models=args.models,
+        data=data,
+        limit=args.limit,
+        speed=not args.no_speed,
+        quality=not args.no_quality,
+        log=lambda m: print(m, file=sys.stderr),
+    )
     if args.out:
         cfg.out = Path(args.out)
     report = run_bench(suite, cfg)
@@ -156,8 +180,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-_TASK_ALIASES = {"kws": "keyword-spotting", "asr": "speech-recognition", "separation": "source-separation",
-                 "captioning": "audio-captioning", "music": "music-generation"}
+_TASK_ALIASES = {
+    "kws": "keyword-spotting",
+    "asr": "speech-recognition",
+    "separation": "source-separation",
+    "captioning": "audio-captioning",
+    "music": "music-generation",
+}
 
 
 def _task_alias(task: str | None) -> str | None:
@@ -192,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--strict", action="store_true", help="fail if any plugin fails to load")
     s.set_defaults(fn=cmd_plugins)
+    s = sub.add_parser("new-plugin", help="write a new plugin package (task + example model + tests) from a template")
+    s.add_argument("name", help="plugin name, e.g. 'bird' (distribution zoo-bird, module zoo_bird)")
+    s.add_argument("--task", help="name of the new task it registers (default: NAME-detection)")
+    s.add_argument("--dir", help="folder to write (default: ./zoo-NAME); must be new or empty")
+    s.set_defaults(fn=cmd_new_plugin)
     s = sub.add_parser("train", help="train a model with its recipe (extra args go to the recipe)")
     s.add_argument("name")
     s.set_defaults(fn=cmd_train)

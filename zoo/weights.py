@@ -56,12 +56,18 @@ def check_safetensors(path: Path, name: str = "", allow_non_pickle: bool = False
     """Refuse a checkpoint that has no safetensors file (pickles are unsafe).
 
     With ``allow_non_pickle`` (``package`` sources) a directory without
-    safetensors passes when it holds files and none of them is a pickle.
+    safetensors passes when it holds files and none of them is a pickle; there
+    pickles are recognised by their content (a pickle header, or a zip archive
+    with a ``.pkl`` inside as torch.save and TorchScript write), since packages
+    use suffixes such as ``.bin`` for other formats.
     """
     files = [path] if path.is_file() else list(path.rglob("*"))
     if any(f.suffix == ".safetensors" for f in files):
         return
-    pickles = sorted(f.name for f in files if f.suffix in PICKLE_SUFFIXES)
+    if allow_non_pickle:
+        pickles = sorted(f.name for f in files if f.is_file() and _looks_like_pickle(f))
+    else:
+        pickles = sorted(f.name for f in files if f.suffix in PICKLE_SUFFIXES)
     if pickles:
         raise UnsafeWeightsError(
             str(path),
@@ -71,6 +77,23 @@ def check_safetensors(path: Path, name: str = "", allow_non_pickle: bool = False
     if allow_non_pickle and any(f.is_file() for f in files):
         return
     raise WeightsError(str(path), f"{name or path}: no .safetensors weights in {path}")
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    """True for a pickle (protocol 2+) or a zip archive holding one (torch.save, TorchScript)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return True
+    if head == b"PK\x03\x04":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return any(n.endswith(".pkl") for n in archive.namelist())
+        except zipfile.BadZipFile:
+            return False
+    return False
 
 
 def package_dir(name: str, package: str, subfolder: str | None = None) -> Path:

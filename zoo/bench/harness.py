@@ -7,9 +7,10 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -82,8 +83,15 @@ def run_quality(job: QualityJob, cfg: BenchConfig) -> list[dict[str, Any]]:
         values: dict[str, Any] = {"examples": len(examples), "failed": sum(not r.ok for r in results)}
         for m in metrics:
             values.update(m.obj(results, examples))
-        rows.append({"model": card.name, "dataset": job.dataset, "seconds": round(time.perf_counter() - t0, 2),
-                     "metrics": values, "claims": compare_with_card(values, card.metrics.get(job.dataset, {}))})
+        rows.append(
+            {
+                "model": card.name,
+                "dataset": job.dataset,
+                "seconds": round(time.perf_counter() - t0, 2),
+                "metrics": values,
+                "claims": compare_with_card(values, card.metrics.get(job.dataset, {})),
+            }
+        )
     return rows
 
 
@@ -98,8 +106,13 @@ def compare_with_card(measured: dict[str, Any], claimed: dict[str, Any]) -> dict
             continue
         diff = float(measured[key]) - float(claim)
         noise = 2 * float(measured.get(f"{key}_stderr", 0.005))
-        out[key] = {"claimed": claim, "measured": measured[key], "diff": round(diff, 4), "noise": round(noise, 4),
-                    "flag": abs(diff) > noise}
+        out[key] = {
+            "claimed": claim,
+            "measured": measured[key],
+            "diff": round(diff, 4),
+            "noise": round(noise, 4),
+            "flag": abs(diff) > noise,
+        }
     return out
 
 
@@ -144,8 +157,10 @@ def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
             contestants += [_raw_contestant(model, files, b) for b in (1, 8, 32)]
         if "pipeline" in job.baselines and model.task.hf_pipeline_task:
             contestants += [_pipeline_contestant(model, files, b) for b in (1, 8, 32)]
-        cfg.log(f"speed: {job.name} ({job.model}, {len(files)} files, {audio_s:.0f} s of audio, "
-                f"{torch.get_num_threads()} threads, {job.repeats} rounds)")
+        cfg.log(
+            f"speed: {job.name} ({job.model}, {len(files)} files, {audio_s:.0f} s of audio, "
+            f"{torch.get_num_threads()} threads, {job.repeats} rounds)"
+        )
         measured = interleave(contestants, job.repeats, progress=None)
     return summarise_speed(job, measured, len(files), audio_s)
 
@@ -157,10 +172,15 @@ def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float) -> di
             rows[name] = {"error": m.error}
             continue
         t = statistics.median(m.seconds)
-        rows[name] = {"clips_per_s": round(n / t, 2), "rtf": round(t / audio_s, 5), "seconds": [round(s, 3) for s in m.seconds],
-                      "batch_p50_ms": round(1000 * percentile(m.batch_latencies, 0.5), 2),
-                      "batch_p95_ms": round(1000 * percentile(m.batch_latencies, 0.95), 2),
-                      "peak_rss_mb": round(m.peak_rss_mb, 1), "peak_gpu_mb": round(m.peak_gpu_mb, 1)}
+        rows[name] = {
+            "clips_per_s": round(n / t, 2),
+            "rtf": round(t / audio_s, 5),
+            "seconds": [round(s, 3) for s in m.seconds],
+            "batch_p50_ms": round(1000 * percentile(m.batch_latencies, 0.5), 2),
+            "batch_p95_ms": round(1000 * percentile(m.batch_latencies, 0.95), 2),
+            "peak_rss_mb": round(m.peak_rss_mb, 1),
+            "peak_gpu_mb": round(m.peak_gpu_mb, 1),
+        }
     ok = {k: v for k, v in measured.items() if not v.error}
 
     def best(prefix: str) -> str | None:
@@ -171,16 +191,26 @@ def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float) -> di
     for ref in ("pipeline-b1", best("pipeline-"), best("raw-")):
         if ref and "zoo" in ok:
             ratios[f"zoo_vs_{ref}"] = ratio_summary(ok["zoo"].seconds, ok[ref].seconds)
-    return {"job": job.name, "model": job.model, "files": n, "audio_s": round(audio_s, 1), "threads": torch.get_num_threads(),
-            "device": "cuda" if torch.cuda.is_available() else "cpu", "contestants": rows, "ratios": ratios,
-            "best_pipeline": best("pipeline-"), "best_raw": best("raw-")}
+    return {
+        "job": job.name,
+        "model": job.model,
+        "files": n,
+        "audio_s": round(audio_s, 1),
+        "threads": torch.get_num_threads(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "contestants": rows,
+        "ratios": ratios,
+        "best_pipeline": best("pipeline-"),
+        "best_raw": best("raw-"),
+    }
 
 
 def _zoo_contestant(model: Any, files: list[str]) -> Contestant:
     def run() -> list[float]:
         lat: list[float] = []
-        model.config = type(model.config)(**{**model.config.__dict__, "on_batch": lambda n, s: lat.append(s),
-                                             "progress": False})
+        model.config = type(model.config)(
+            **{**model.config.__dict__, "on_batch": lambda n, s: lat.append(s), "progress": False}
+        )
         results = model(files)
         bad = [r for r in results if not r.ok]
         if bad:
@@ -225,8 +255,9 @@ def _pipeline_contestant(model: Any, files: list[str], batch_size: int) -> Conte
         from ..weights import resolve
 
         device = 0 if model.device.type == "cuda" else -1
-        pipe_box.append(pipeline(model.task.hf_pipeline_task, model=str(resolve(model.card)), device=device,
-                                 dtype=model.dtype))
+        pipe_box.append(
+            pipeline(model.task.hf_pipeline_task, model=str(resolve(model.card)), device=device, dtype=model.dtype)
+        )
 
     def run() -> list[float]:
         pipe = pipe_box[0]
@@ -252,8 +283,13 @@ def _pipeline_contestant(model: Any, files: list[str], batch_size: int) -> Conte
 # -------------------------------------------------------------------- suite
 def run_bench(suite: Suite, cfg: BenchConfig) -> dict[str, Any]:
     """Run the suite's jobs (filtered by ``cfg``) and return the report dict."""
-    report: dict[str, Any] = {"suite": suite.name, "torch": torch.__version__, "quality": [], "speed": [],
-                              "machine": _machine()}
+    report: dict[str, Any] = {
+        "suite": suite.name,
+        "torch": torch.__version__,
+        "quality": [],
+        "speed": [],
+        "machine": _machine(),
+    }
     if cfg.quality:
         for job in suite.quality:
             if cfg.task and job.task != cfg.task:
@@ -284,9 +320,11 @@ def _match(pattern: str, name: str) -> bool:
 def _machine() -> dict[str, Any]:
     import platform
 
-    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}
+    info = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
-
-

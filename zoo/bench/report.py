@@ -25,10 +25,20 @@ def write_report(report: dict[str, Any], out: Path) -> list[Path]:
 
 def markdown(report: dict[str, Any]) -> str:
     m = report.get("machine", {})
-    lines = [f"# Benchmark: {report['suite']}", "",
-             f"torch {report.get('torch')}, {m.get('cpu')} × {m.get('cores')} cores" + (f", {m['gpu']}" if m.get("gpu") else ""), ""]
+    lines = [
+        f"# Benchmark: {report['suite']}",
+        "",
+        f"torch {report.get('torch')}, {m.get('cpu')} × {m.get('cores')} cores"
+        + (f", {m['gpu']}" if m.get("gpu") else ""),
+        "",
+    ]
     if report.get("quality"):
-        lines += ["## Quality", "", "| model | dataset | metric | measured | card claims | flag |", "|---|---|---|---|---|---|"]
+        lines += [
+            "## Quality",
+            "",
+            "| model | dataset | metric | measured | card claims | flag |",
+            "|---|---|---|---|---|---|",
+        ]
         for row in report["quality"]:
             if "error" in row:
                 lines.append(f"| {row.get('model', '-')} | {row.get('dataset')} | error | {row['error']} | | |")
@@ -38,29 +48,45 @@ def markdown(report: dict[str, Any]) -> str:
                     continue
                 claim = row["claims"].get(key, {})
                 flag = "**differs**" if claim.get("flag") else ("ok" if claim else "")
-                lines.append(f"| {row['model']} | {row['dataset']} | {key} | {value} | {claim.get('claimed', '')} | {flag} |")
+                lines.append(
+                    f"| {row['model']} | {row['dataset']} | {key} | {value} | {claim.get('claimed', '')} | {flag} |"
+                )
         lines.append("")
         for row in report["quality"]:
             per_class = row.get("metrics", {}).get("per_class_accuracy")
             if per_class:
-                lines += [f"Per-class accuracy, {row['model']} on {row['dataset']}: "
-                          + ", ".join(f"{k} {v:.2f}" for k, v in per_class.items()), ""]
+                lines += [
+                    f"Per-class accuracy, {row['model']} on {row['dataset']}: "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in per_class.items()),
+                    "",
+                ]
     if report.get("speed"):
-        lines += ["## Speed", "", "Ratios are per-round time ratios (median [min–max]) of contestants run "
-                  "interleaved in one process; > 1 means the zoo runner is faster.", ""]
+        lines += [
+            "## Speed",
+            "",
+            "Ratios are per-round time ratios (median [min–max]) of contestants run "
+            "interleaved in one process; > 1 means the zoo runner is faster.",
+            "",
+        ]
         for job in report["speed"]:
             if "error" in job:
                 lines += [f"### {job['job']}: error", "", job["error"], ""]
                 continue
-            lines += [f"### {job['job']} — {job['model']}, {job['files']} files, {job['audio_s']} s audio, "
-                      f"{job['threads']} threads, {job['device']}", "",
-                      "| contestant | clips/s | RTF | batch p50 ms | batch p95 ms | peak RSS MB |", "|---|---|---|---|---|---|"]
+            lines += [
+                f"### {job['job']} — {job['model']}, {job['files']} files, {job['audio_s']} s audio, "
+                f"{job['threads']} threads, {job['device']}",
+                "",
+                "| contestant | clips/s | RTF | batch p50 ms | batch p95 ms | peak RSS MB |",
+                "|---|---|---|---|---|---|",
+            ]
             for name, c in job["contestants"].items():
                 if "error" in c:
                     lines.append(f"| {name} | error: {c['error'][:80]} | | | | |")
                 else:
-                    lines.append(f"| {name} | {c['clips_per_s']} | {c['rtf']} | {c['batch_p50_ms']} | "
-                                 f"{c['batch_p95_ms']} | {c['peak_rss_mb']} |")
+                    lines.append(
+                        f"| {name} | {c['clips_per_s']} | {c['rtf']} | {c['batch_p50_ms']} | "
+                        f"{c['batch_p95_ms']} | {c['peak_rss_mb']} |"
+                    )
             lines.append("")
             for name, r in job["ratios"].items():
                 if r:
@@ -81,8 +107,11 @@ def _plots(report: dict[str, Any], out: Path) -> list[Path]:
             continue
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for family in ("pipeline", "raw"):
-            pts = sorted((int(k.split("-b")[1]), v["clips_per_s"]) for k, v in job["contestants"].items()
-                         if k.startswith(family) and "error" not in v)
+            pts = sorted(
+                (int(k.split("-b")[1]), v["clips_per_s"])
+                for k, v in job["contestants"].items()
+                if k.startswith(family) and "error" not in v
+            )
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=family)
         if "zoo" in job["contestants"] and "error" not in job["contestants"]["zoo"]:

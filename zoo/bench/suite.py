@@ -65,8 +65,15 @@ def load_suite(name_or_path: str) -> Suite:
     try:
         quality = tuple(QualityJob(**q) for q in data.get("quality", []))
         speed = tuple(
-            SpeedJob(**(s | {"lengths_s": tuple(s.get("lengths_s", (1.0, 1.0))),
-                              "baselines": tuple(s.get("baselines", ("pipeline", "raw")))}))
+            SpeedJob(
+                **(
+                    s
+                    | {
+                        "lengths_s": tuple(s.get("lengths_s", (1.0, 1.0))),
+                        "baselines": tuple(s.get("baselines", ("pipeline", "raw"))),
+                    }
+                )
+            )
             for s in data.get("speed", [])
         )
     except TypeError as exc:

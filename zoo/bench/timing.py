@@ -5,8 +5,8 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -72,8 +72,9 @@ def _rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def interleave(contestants: list[Contestant], repeats: int, warmup: bool = True,
-               progress: Callable[[str], None] | None = None) -> dict[str, Measurement]:
+def interleave(
+    contestants: list[Contestant], repeats: int, warmup: bool = True, progress: Callable[[str], None] | None = None
+) -> dict[str, Measurement]:
     """Run every contestant once per round, ``repeats`` rounds, in a rotating order."""
     out = {c.name: Measurement(c.name) for c in contestants}
     if warmup:
@@ -86,7 +87,7 @@ def interleave(contestants: list[Contestant], repeats: int, warmup: bool = True,
                 out[c.name].error = f"{type(exc).__name__}: {exc}"
     live = [c for c in contestants if out[c.name].error is None]
     for r in range(repeats):
-        order = live[r % len(live):] + live[: r % len(live)] if live else []
+        order = live[r % len(live) :] + live[: r % len(live)] if live else []
         for c in order:
             if progress:
                 progress(f"round {r + 1}/{repeats}: {c.name}")

@@ -12,7 +12,8 @@ devices and errors through the runner, like every task.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
