@@ -1,4 +1,4 @@
-"""The ``zoo`` command line: list, info, run, plugins, train, demo."""
+"""The ``zoo`` command line: list, info, run, plugins, new-plugin, train, bench, demo."""
 
 from __future__ import annotations
 

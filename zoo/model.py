@@ -55,6 +55,7 @@ class Model:
         batch_size: int | None = None,
         max_batch_samples: int | None = None,
         progress: bool | None = None,
+        threads: int | None = None,
     ) -> Any:
         """Run on one input (returns a :class:`zoo.Result`) or a list (returns a list).
 
@@ -71,6 +72,8 @@ class Model:
             overrides["max_batch_samples"] = max_batch_samples
         if progress is not None:
             overrides["progress"] = progress
+        if threads is not None:
+            overrides["threads"] = threads
         if overrides:
             config = replace(config, **overrides)
         results = run(self, items, config)

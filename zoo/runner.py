@@ -24,6 +24,7 @@ from .audio import describe
 from .errors import ZooError
 from .results import ErrorResult, Result
 from .task import Chunk
+from .threads import choose_threads, thread_count
 
 if TYPE_CHECKING:
     from .model import Model
@@ -46,6 +47,8 @@ class RunnerConfig:
     window: int = 512
     workers: int = 2
     progress: bool | None = None  # None: show a bar for 64 inputs or more
+    #: intra-op CPU threads; None: all free cores (probed before runs of 32+ inputs), see zoo.threads
+    threads: int | None = None
     #: called with (batch size, seconds) after every forward pass (benchmarks use it)
     on_batch: Callable[[int, float], None] | None = None
 
@@ -102,7 +105,11 @@ def run(model: Model, inputs: Sequence[Any], config: RunnerConfig) -> list[Resul
     results: list[Result | None] = [None] * len(inputs)
     show = config.progress if config.progress is not None else len(inputs) >= 64
     bar = _progress(len(inputs), show, model.card.name)
-    with ThreadPoolExecutor(max_workers=max(1, config.workers), thread_name_prefix="zoo-decode") as pool:
+    on_cpu = model.device.type == "cpu"
+    threads = choose_threads(config.threads, probe=on_cpu and len(inputs) >= 32) if on_cpu else torch.get_num_threads()
+    with thread_count(threads), ThreadPoolExecutor(
+        max_workers=max(1, config.workers), thread_name_prefix="zoo-decode"
+    ) as pool:
         for window in _windows(model, inputs, pool, config.window):
             _run_window(model, window, config)
             for item in window:

@@ -281,8 +281,42 @@ def _pipeline_contestant(model: Any, files: list[str], batch_size: int) -> Conte
 
 
 # -------------------------------------------------------------------- suite
+def register_suite_models(suite: Suite, log: Callable[[str], None] = print) -> None:
+    """Add the suite's extra entries to the registry, making random-init checkpoints that are missing."""
+    import zoo
+    from zoo.registry import card_from_entry
+
+    z = zoo.get_zoo()
+    for name, spec in suite.models.items():
+        spec = dict(spec)
+        make = spec.pop("make", None)
+        if "path" in spec.get("weights", {}):
+            spec["weights"] = {"path": os.path.expanduser(os.path.expandvars(spec["weights"]["path"]))}
+        card = card_from_entry(name, spec, REPO, plugin=f"suite {suite.name}")
+        target = Path(card.weights.get("path", ""))
+        if make and not (target / "model.safetensors").exists():
+            log(f"making random-init checkpoint {name} at {target}")
+            _make_random_checkpoint(make, target)
+        if name not in z.registry:
+            z.registry.add(card)
+
+
+def _make_random_checkpoint(make: dict[str, Any], target: Path) -> None:
+    import transformers
+
+    torch.manual_seed(0)
+    config = getattr(transformers, make["config_class"])(**make.get("config", {}))
+    model = getattr(transformers, make["model_class"])(config)
+    target.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(target, safe_serialization=True)
+    if make.get("feature_extractor"):
+        fe = dict(make["feature_extractor"])
+        getattr(transformers, fe.pop("class"))(**fe).save_pretrained(target)
+
+
 def run_bench(suite: Suite, cfg: BenchConfig) -> dict[str, Any]:
     """Run the suite's jobs (filtered by ``cfg``) and return the report dict."""
+    register_suite_models(suite, cfg.log)
     report: dict[str, Any] = {
         "suite": suite.name,
         "torch": torch.__version__,

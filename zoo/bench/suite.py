@@ -42,11 +42,18 @@ class SpeedJob:
 
 @dataclass(frozen=True)
 class Suite:
+    """A named set of jobs; ``models`` holds extra registry entries only this suite uses.
+
+    An extra entry may carry ``make: {model_class: NAME, config_class: NAME, config: {...},
+    feature_extractor: {...}}``: a randomly initialised transformers model written to its
+    ``weights.path`` when missing (for speed measurements of a model size the zoo does not ship).
+    """
+
     name: str
     quality: tuple[QualityJob, ...] = ()
     speed: tuple[SpeedJob, ...] = ()
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
 
 
 def suites_dir() -> Path:
@@ -78,4 +85,10 @@ def load_suite(name_or_path: str) -> Suite:
         )
     except TypeError as exc:
         raise ZooError(f"{path}: bad suite entry: {exc}") from exc
-    return Suite(name=data.get("name", path.stem), quality=quality, speed=speed, notes=data.get("notes", ""))
+    return Suite(
+        name=data.get("name", path.stem),
+        quality=quality,
+        speed=speed,
+        notes=data.get("notes", ""),
+        models=dict(data.get("models", {}) or {}),
+    )
