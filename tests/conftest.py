@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +9,13 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("ZOO_DATA", REPO.parent / "shared" / "data"))
 
 
 def data_dir(name: str) -> Path:
     """``../shared/data/<name>``, or skip the test with the reason."""
-    path = DATA / name
-    if not path.is_dir():
-        pytest.skip(f"real data {path} is not present (set ZOO_DATA to the shared data folder)")
-    return path
+    from zoo.testing import shared_data
+
+    return shared_data(name)
 
 
 @pytest.fixture(scope="session")

@@ -101,6 +101,6 @@ def test_repository_registry_is_valid():
 def test_zoo_api_lists_and_infos():
     assert "kws-wav2vec2" in zoo.list_models("kws-*")
     assert zoo.list_models(task="keyword-spotting")
-    assert zoo.info("keyword-spotting").name == "kws-wav2vec2"  # task name -> its default
+    assert zoo.info("keyword-spotting").default  # task name -> its default model
     with pytest.raises(UnknownModelError, match="kws-wav2vec2"):
         zoo.load("kws-wav2vec")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -131,3 +132,32 @@ def test_error_result_is_typed(tiny_model):
     r = tiny_model("/definitely/missing.wav")
     assert isinstance(r, ErrorResult) and not r.ok
     assert r.to_dict()["type"] == "ErrorResult"
+
+
+def test_thread_choice_pins_and_probes(monkeypatch):
+    """ZOO_NUM_THREADS pins the count; the probe never asks for more threads than torch has."""
+    from zoo import threads
+
+    monkeypatch.setenv("ZOO_NUM_THREADS", "1")
+    assert threads.choose_threads() == 1
+    assert threads.choose_threads(requested=3) == 3
+    monkeypatch.delenv("ZOO_NUM_THREADS")
+    assert 1 <= threads.choose_threads() <= torch.get_num_threads()
+    before = torch.get_num_threads()
+    with threads.thread_count(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_busy_cores_is_bounded_and_cached():
+    """The contention probe returns 0..cores busy cores and caches its answer."""
+    import os
+
+    from zoo import threads
+
+    threads._cache.clear()
+    busy = threads.busy_cores(window_s=0.05)
+    if busy is None:
+        pytest.skip("no /proc/stat on this system")
+    assert 0 <= busy <= (os.cpu_count() or 1)
+    assert threads.busy_cores() == busy

@@ -107,9 +107,10 @@ def run(model: Model, inputs: Sequence[Any], config: RunnerConfig) -> list[Resul
     bar = _progress(len(inputs), show, model.card.name)
     on_cpu = model.device.type == "cpu"
     threads = choose_threads(config.threads, probe=on_cpu and len(inputs) >= 32) if on_cpu else torch.get_num_threads()
-    with thread_count(threads), ThreadPoolExecutor(
-        max_workers=max(1, config.workers), thread_name_prefix="zoo-decode"
-    ) as pool:
+    with (
+        thread_count(threads),
+        ThreadPoolExecutor(max_workers=max(1, config.workers), thread_name_prefix="zoo-decode") as pool,
+    ):
         for window in _windows(model, inputs, pool, config.window):
             _run_window(model, window, config)
             for item in window:

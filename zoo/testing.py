@@ -143,6 +143,27 @@ class ConformanceError(ZooError, AssertionError):
 
 
 # -- standard test signals -------------------------------------------------
+def find_shared_data() -> Path | None:
+    """The real-audio folder: ``$ZOO_DATA``, or the first ``shared/data`` above the working directory."""
+    if os.environ.get("ZOO_DATA"):
+        return Path(os.environ["ZOO_DATA"])
+    for start in (Path.cwd(), Path(__file__).resolve()):
+        for parent in [start, *start.parents]:
+            if (parent / "shared" / "data").is_dir():
+                return parent / "shared" / "data"
+    return None
+
+
+def shared_data(name: str) -> Path:
+    """``<shared data>/<name>``; inside pytest, skips the test with the reason when it is absent."""
+    root = find_shared_data()
+    if root is None or not (root / name).is_dir():
+        import pytest
+
+        pytest.skip(f"real audio folder {name!r} not found (set ZOO_DATA to the shared data folder)")
+    return root / name
+
+
 def standard_signals(sample_rate: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Short float32 mono test signals at ``sample_rate``, of different lengths.
 

@@ -30,17 +30,31 @@ def _cpu_times() -> tuple[int, int] | None:
     return sum(fields), idle
 
 
-def busy_cores(window_s: float = 0.1) -> float | None:
-    """How many cores other processes kept busy over ``window_s`` (None where unknown)."""
-    a = _cpu_times()
+_cache: dict[str, float] = {}
+CACHE_S = 10.0
+
+
+def busy_cores(window_s: float = 0.05) -> float | None:
+    """How many cores *other* processes kept busy over ``window_s`` (None where unknown).
+
+    This process's own CPU time is subtracted, so the probe may overlap with its
+    own work. The answer is cached for ``CACHE_S`` seconds.
+    """
+    now = time.monotonic()
+    if now - _cache.get("at", -1e9) < CACHE_S:
+        return _cache["busy"]
+    a, own_a, t_a = _cpu_times(), time.process_time(), time.monotonic()
     if a is None:
         return None
     time.sleep(window_s)
-    b = _cpu_times()
+    b, own_b, t_b = _cpu_times(), time.process_time(), time.monotonic()
     if b is None or b[0] == a[0]:
         return None
-    busy_fraction = 1 - (b[1] - a[1]) / (b[0] - a[0])
-    return busy_fraction * (os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    busy_total = (1 - (b[1] - a[1]) / (b[0] - a[0])) * cores
+    busy = max(0.0, busy_total - (own_b - own_a) / max(t_b - t_a, 1e-6))
+    _cache.update(at=now, busy=busy)
+    return busy
 
 
 def choose_threads(requested: int | None = None, probe: bool = True) -> int:

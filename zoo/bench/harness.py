@@ -153,6 +153,8 @@ def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
         files = _make_workload(job, cfg, Path(tmp), rate)
         audio_s = sum(sf.info(f).duration for f in files)
         contestants = [_zoo_contestant(model, files)]
+        if job.int8 and model.device.type == "cpu":
+            contestants.append(_zoo_contestant(zoo.load(job.model, device="cpu", quantize="int8"), files, "zoo-int8"))
         if "raw" in job.baselines:
             contestants += [_raw_contestant(model, files, b) for b in (1, 8, 32)]
         if "pipeline" in job.baselines and model.task.hf_pipeline_task:
@@ -189,8 +191,10 @@ def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float) -> di
 
     ratios = {}
     for ref in ("pipeline-b1", best("pipeline-"), best("raw-")):
-        if ref and "zoo" in ok:
+        if ref and ref in ok and "zoo" in ok:
             ratios[f"zoo_vs_{ref}"] = ratio_summary(ok["zoo"].seconds, ok[ref].seconds)
+    if "zoo-int8" in ok and "zoo" in ok:
+        ratios["zoo-int8_vs_zoo"] = ratio_summary(ok["zoo-int8"].seconds, ok["zoo"].seconds)
     return {
         "job": job.name,
         "model": job.model,
@@ -205,7 +209,7 @@ def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float) -> di
     }
 
 
-def _zoo_contestant(model: Any, files: list[str]) -> Contestant:
+def _zoo_contestant(model: Any, files: list[str], name: str = "zoo") -> Contestant:
     def run() -> list[float]:
         lat: list[float] = []
         model.config = type(model.config)(
@@ -217,7 +221,7 @@ def _zoo_contestant(model: Any, files: list[str]) -> Contestant:
             raise ZooError(f"{len(bad)} inputs failed, e.g. {bad[0].reason}")
         return lat
 
-    return Contestant("zoo", run)
+    return Contestant(name, run)
 
 
 def _raw_contestant(model: Any, files: list[str], batch_size: int) -> Contestant:

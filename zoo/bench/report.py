@@ -53,6 +53,10 @@ def markdown(report: dict[str, Any]) -> str:
                 )
         lines.append("")
         for row in report["quality"]:
+            if row.get("int8"):
+                change = ", ".join(f"{k} {v:+.4f}" for k, v in row["int8"]["change"].items() if k != "examples")
+                lines += [f"int8 dynamic quantization, {row['model']}: {change}", ""]
+        for row in report["quality"]:
             per_class = row.get("metrics", {}).get("per_class_accuracy")
             if per_class:
                 lines += [

@@ -22,6 +22,8 @@ class QualityJob:
     dataset: str
     root: str
     limit: int | None = None
+    #: also evaluate each model with int8 dynamic quantization (CPU) and report the change
+    int8: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class SpeedJob:
     repeats: int = 3
     threads: int | None = None
     baselines: tuple[str, ...] = ("pipeline", "raw")
+    #: also time the zoo runner with int8 dynamic quantization (CPU only)
+    int8: bool = False
 
 
 @dataclass(frozen=True)

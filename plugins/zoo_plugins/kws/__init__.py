@@ -23,6 +23,8 @@ def register_tasks(register):
 def register_architectures(register):
     # Any transformers audio classifier; the front end follows its preprocessor config.
     register("hf-audio-classifier", load_hf_audio_classifier, task=KeywordSpotting.name)
+    # a trained head on Google's speech embedding (ONNX front end from the openwakeword wheel)
+    register("speech-embedding-head", _load_speech_embedding, task=KeywordSpotting.name)
 
 
 @zoo.hookimpl
@@ -42,8 +44,15 @@ def register_metrics(register):
     register("classification", classification_metrics, task=KeywordSpotting.name)
 
 
+def _load_speech_embedding(*args):
+    from .speech_embedding import load_speech_embedding_classifier
+
+    return load_speech_embedding_classifier(*args)
+
+
 @zoo.hookimpl
 def register_recipes(register):
-    from .recipe import main
+    from . import embedding_recipe, recipe
 
-    register("kws-wav2vec2", main)
+    register("kws-wav2vec2", recipe.main)
+    register("kws-speech-embedding", embedding_recipe.main)

@@ -123,7 +123,15 @@ class RecipeConfig:
     reverb_prob: float = 0.25
     device: str = "cpu"
     threads: int = 0  # 0: torch's default
+    #: distillation: a zoo model whose soft labels the student also learns (None: labels only)
+    teacher: str | None = None
+    distill_alpha: float = 0.7
+    distill_temperature: float = 2.0
+    #: warm start from this HF checkpoint directory instead of random init
+    init_from: str | None = None
     update_registry: bool = True
+    #: the command line that ran this recipe (recorded in the card)
+    command: str = "zoo train kws-wav2vec2"
 
     @classmethod
     def tiny(cls) -> RecipeConfig:
@@ -321,6 +329,22 @@ def build_model(cfg: RecipeConfig):
 
 
 # ------------------------------------------------------------- training
+def prepare(cfg: RecipeConfig) -> tuple[Pools, Augmenter, list[Example]]:
+    """Seed everything, split the dev clips by speaker, load the pools; return them with the held-out half."""
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    dev_root = Path(cfg.data_root) / "speech-commands-dev"
+    dev = speech_commands(dev_root) if dev_root.is_dir() else []
+    train_dev, heldout = speaker_split(dev, 0.5)
+    if cfg.voices_per_keyword < 5:  # the tiny smoke configuration
+        train_dev, heldout = train_dev[:24], heldout[:24]
+    pools = build_pools(cfg, train_dev, random.Random(cfg.seed))
+    return pools, Augmenter(pools, cfg, cfg.seed), heldout
+
+
 def train(cfg: RecipeConfig) -> dict:
     """Run the recipe; returns the summary written next to the checkpoint."""
     from tqdm.auto import tqdm
@@ -329,21 +353,23 @@ def train(cfg: RecipeConfig) -> dict:
     from zoo.features import FbankFrontend
 
     t0 = time.time()
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    pools, aug, heldout = prepare(cfg)
     device = torch.device(cfg.device)
-    root = Path(cfg.data_root)
-    dev_root = root / "speech-commands-dev"
-    dev = speech_commands(dev_root) if dev_root.is_dir() else []
-    train_dev, heldout = speaker_split(dev, 0.5)
-    if cfg.voices_per_keyword < 5:
-        train_dev, heldout = train_dev[:24], heldout[:24]
-    pools = build_pools(cfg, train_dev, random.Random(cfg.seed))
-    aug = Augmenter(pools, cfg, cfg.seed)
-    model = build_model(cfg).to(device)
+    stage1 = None
+    if cfg.init_from:
+        from transformers import Wav2Vec2BertForSequenceClassification
+
+        prev = Path(cfg.init_from) / "training_summary.json"
+        stage1 = json.loads(prev.read_text()) if prev.exists() else None
+        model = Wav2Vec2BertForSequenceClassification.from_pretrained(cfg.init_from, dtype=torch.float32).to(device)
+    else:
+        model = build_model(cfg).to(device)
+    teacher = None
+    if cfg.teacher:
+        import zoo
+
+        teacher = zoo.load(cfg.teacher, device="cpu").net
+        assert tuple(teacher.labels) == LABELS, "teacher labels must be the Speech Commands set in order"
     frontend = FbankFrontend().to(device)
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -361,6 +387,12 @@ def train(cfg: RecipeConfig) -> dict:
             feats, mask = frontend(x, lengths.to(device))
         logits = model(input_features=feats, attention_mask=mask.long()).logits
         loss = torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1)
+        if teacher is not None:
+            with torch.no_grad():
+                soft = torch.softmax(teacher(x.cpu(), lengths).to(device) / cfg.distill_temperature, dim=-1)
+            log_p = torch.log_softmax(logits / cfg.distill_temperature, dim=-1)
+            kd = torch.nn.functional.kl_div(log_p, soft, reduction="batchmean") * cfg.distill_temperature**2
+            loss = cfg.distill_alpha * kd + (1 - cfg.distill_alpha) * loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -381,7 +413,7 @@ def train(cfg: RecipeConfig) -> dict:
         else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     )
     summary = {
-        "recipe": f"zoo train {cfg.name}",
+        "recipe": cfg.command,
         "config": asdict(cfg)
         | {
             "data_root": "../shared/data",
@@ -397,6 +429,8 @@ def train(cfg: RecipeConfig) -> dict:
     }
     if heldout:
         summary["heldout"] = evaluate(out, heldout, cfg)
+    if stage1:
+        summary["stages"] = _stages(cfg, summary, stage1)
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if cfg.update_registry and heldout:
         from zoo.train.card import update_card
@@ -417,34 +451,52 @@ def train(cfg: RecipeConfig) -> dict:
                 "parameters": n_params,
                 "steps": cfg.steps,
                 "seed": cfg.seed,
+                **_stages(cfg, summary, stage1),
             },
         )
     return summary
 
 
-def evaluate(checkpoint: Path, examples: list[Example], cfg: RecipeConfig) -> dict:
+def _stages(cfg: RecipeConfig, summary: dict, before: dict | None) -> dict:
+    """Provenance of a warm-started or distilled run: what it started from and the total time."""
+    if not (cfg.init_from or cfg.teacher):
+        return {}
+    out: dict = {"teacher": cfg.teacher, "init_from": _rel(cfg.init_from), "recipe": cfg.command}
+    if before:
+        out["stage1"] = {k: before.get(k) for k in ("train_seconds", "config")}
+        out["stage1"]["config"] = {k: before["config"].get(k) for k in ("steps", "seed", "batch_size", "lr")}
+        out["train_seconds_total"] = round(before.get("train_seconds", 0) + summary["train_seconds"], 1)
+    return out
+
+
+def _rel(path: str | None) -> str | None:
+    if not path:
+        return None
+    p = Path(path).resolve()
+    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
+
+
+def evaluate(
+    checkpoint: Path, examples: list[Example], cfg: RecipeConfig, architecture: str = "hf-audio-classifier"
+) -> dict:
     """Accuracy of the checkpoint through the zoo's own loading and runner code."""
+    import zoo
     from zoo.model import Model
     from zoo.registry import card_from_entry
 
-    from . import arch
-    from .task import KeywordSpotting
-
-    card = card_from_entry(
-        cfg.name,
-        {
-            "task": "keyword-spotting",
-            "architecture": "hf-audio-classifier",
-            "weights": {"path": str(checkpoint)},
-            "sample_rate": SR,
-            "license": "-",
-            "provenance": {"recipe": "eval"},
-            "labels": list(LABELS),
-        },
-        Path("."),
-    )
-    net = arch.load_hf_audio_classifier(card, checkpoint, torch.device("cpu"), torch.float32)
-    model = Model(card, KeywordSpotting(), net, torch.device("cpu"), torch.float32)
+    entry = {
+        "task": "keyword-spotting",
+        "architecture": architecture,
+        "weights": {"path": str(checkpoint)},
+        "sample_rate": SR,
+        "license": "-",
+        "provenance": {"recipe": "eval"},
+        "labels": list(LABELS),
+    }
+    card = card_from_entry(cfg.name, entry, Path("."))
+    z = zoo.get_zoo()
+    net = z.architecture(architecture).loader(card, checkpoint, torch.device("cpu"), torch.float32)
+    model = Model(card, z.task(card.task), net, torch.device("cpu"), torch.float32)
     results = model([e.path for e in examples], progress=True)
     correct = [r.ok and r.label == e.label for r, e in zip(results, examples)]
     per_class = {}
@@ -467,14 +519,33 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", dest="out_dir", help="where to write the checkpoint")
     p.add_argument("--data", dest="data_root", help="folder holding speech-commands-dev, -extra, -noise and fsdd")
     p.add_argument("--no-registry", action="store_true", help="do not write metrics into registry.yaml")
+    p.add_argument("--teacher", help="distil from this zoo model's soft labels too (e.g. kws-speech-embedding)")
+    p.add_argument("--init-from", help="warm start from this checkpoint directory")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--warmup", type=int)
+    p.add_argument("--real-fraction", type=float, help="share of keyword draws from real recordings")
     args = p.parse_args(argv)
     cfg = RecipeConfig.tiny() if args.tiny else RecipeConfig()
-    for key in ("steps", "batch_size", "seed", "device", "threads", "out_dir", "data_root"):
+    for key in (
+        "steps",
+        "batch_size",
+        "seed",
+        "device",
+        "threads",
+        "out_dir",
+        "data_root",
+        "teacher",
+        "init_from",
+        "lr",
+        "warmup",
+        "real_fraction",
+    ):
         value = getattr(args, key)
         if value is not None:
             setattr(cfg, key, value)
     if args.no_registry:
         cfg.update_registry = False
+    cfg.command = " ".join(["zoo train kws-wav2vec2", *(argv if argv is not None else [])])
     summary = train(cfg)
     print(
         json.dumps(

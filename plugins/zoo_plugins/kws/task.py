@@ -39,8 +39,9 @@ class KeywordSpotting(Task):
     Clips shorter than ``clip_s`` (1 s) are zero-padded at the end, as in training.
     Longer clips are scanned with 1 s windows every ``hop_s`` (0.5 s); the
     window with the most confident keyword decides the label (if no window's
-    top label is a keyword, the most confident window does), and the result
-    carries that window's ``start_s``/``end_s``.
+    top label is a keyword, the most confident window does; near-ties within
+    1e-4 go to the earliest window), and the result carries that window's
+    ``start_s``/``end_s``.
     """
 
     name = "keyword-spotting"
@@ -76,7 +77,9 @@ class KeywordSpotting(Task):
             tops = [(float(p.max()), int(p.argmax())) for p in outputs]
             with_keyword = [k for k, (_, arg) in enumerate(tops) if arg in keyword_ids]
             pool = with_keyword or list(range(len(outputs)))
-            best = max(pool, key=lambda k: tops[k][0])
+            top_score = max(tops[k][0] for k in pool)
+            # near-ties go to the earliest window, so batching noise (~1e-6) cannot flip the choice
+            best = min(k for k in pool if tops[k][0] >= top_score - 1e-4)
         probs = outputs[best]
         top = int(probs.argmax())
         scores = {labels[i]: float(probs[i]) for i in range(len(labels))}
