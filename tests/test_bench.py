@@ -30,7 +30,13 @@ def test_bench_tiny_suite(tmp_path):
     suite = {
         "name": "tiny",
         "quality": [
-            {"task": "keyword-spotting", "models": "kws-wav2vec2", "dataset": "speech-commands", "root": str(data)}
+            {
+                "task": "keyword-spotting",
+                "models": "kws-wav2vec2",
+                "dataset": "speech-commands",
+                "root": str(data),
+                "int8": True,
+            }
         ],
         "speed": [
             {
@@ -54,8 +60,9 @@ def test_bench_tiny_suite(tmp_path):
     q = report["quality"][0]
     assert q["metrics"]["examples"] == 6 and 0 <= q["metrics"]["accuracy"] <= 1
     assert set(q["metrics"]["per_class_accuracy"]) == {"yes", "no", "_silence_"}
+    assert "accuracy" in q["int8"]["change"] and abs(q["int8"]["change"]["accuracy"]) <= 1
     s = report["speed"][0]
-    assert {"zoo", "raw-b1", "raw-b8", "raw-b32"} <= set(s["contestants"])
+    assert {"zoo", "raw-b1", "raw-b8", "raw-b32", "decode-only"} <= set(s["contestants"])
     assert s["ratios"]["zoo_vs_" + s["best_raw"]]["median"] > 0
     assert (out / "tiny.md").read_text().startswith("# Benchmark: tiny")
     assert list(out.glob("*.png"))

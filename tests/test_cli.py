@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import zoo
 from zoo.cli import main
 
 from .test_kws import EXAMPLES
@@ -40,4 +41,4 @@ def test_plugins_json(capsys):
 def test_demo(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "kws-wav2vec2" in out and EXAMPLES[0].name in out
+    assert zoo.info("keyword-spotting").name in out and EXAMPLES[0].name in out

@@ -154,4 +154,5 @@ def _quantize(net: Any, mode: str, device: torch.device) -> Any:
         raise ValueError("int8 dynamic quantization runs on the CPU only; pass device='cpu'")
     from torch.ao.quantization import quantize_dynamic
 
-    return quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
+    # in place: the net was just loaded for this call, and some nets hold unpicklable sessions (ONNX)
+    return quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)

@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-quality", action="store_true")
     s.set_defaults(fn=cmd_bench)
     s = sub.add_parser("demo", help="classify the bundled example clips and print a table")
-    s.add_argument("--model", default="kws-wav2vec2")
+    s.add_argument("--model", default="keyword-spotting", help="model or task name (default: the KWS task's default)")
     s.add_argument("--clips", help="a folder of <label>_*.wav clips instead of the bundled ones")
     s.set_defaults(fn=cmd_demo)
     return p

@@ -24,7 +24,7 @@ from .audio import describe
 from .errors import ZooError
 from .results import ErrorResult, Result
 from .task import Chunk
-from .threads import choose_threads, thread_count
+from .threads import choose_threads
 
 if TYPE_CHECKING:
     from .model import Model
@@ -44,7 +44,7 @@ class RunnerConfig:
 
     batch_size: int = 32
     max_batch_samples: int = 32 * 16000
-    window: int = 512
+    window: int = 256
     workers: int = 2
     progress: bool | None = None  # None: show a bar for 64 inputs or more
     #: intra-op CPU threads; None: all free cores (probed before runs of 32+ inputs), see zoo.threads
@@ -106,34 +106,48 @@ def run(model: Model, inputs: Sequence[Any], config: RunnerConfig) -> list[Resul
     show = config.progress if config.progress is not None else len(inputs) >= 64
     bar = _progress(len(inputs), show, model.card.name)
     on_cpu = model.device.type == "cpu"
-    threads = choose_threads(config.threads, probe=on_cpu and len(inputs) >= 32) if on_cpu else torch.get_num_threads()
-    with (
-        thread_count(threads),
-        ThreadPoolExecutor(max_workers=max(1, config.workers), thread_name_prefix="zoo-decode") as pool,
-    ):
-        for window in _windows(model, inputs, pool, config.window):
-            _run_window(model, window, config)
-            for item in window:
-                results[item.index] = _finish(model, item)
-            bar.update(len(window))
+    before = torch.get_num_threads()
+    with ThreadPoolExecutor(max_workers=max(1, config.workers) + 1, thread_name_prefix="zoo-decode") as pool:
+        # The contention probe (~50 ms) runs beside decoding; its answer applies from the next window on.
+        probe = pool.submit(choose_threads, config.threads, on_cpu and len(inputs) >= 32) if on_cpu else None
+        try:
+            for window in _windows(model, inputs, pool, config.window, first=min(config.window, config.batch_size)):
+                if probe is not None and probe.done():  # never wait for the probe
+                    chosen = probe.result()
+                    if chosen != torch.get_num_threads():
+                        torch.set_num_threads(chosen)
+                    probe = None
+                _run_window(model, window, config)
+                for item in window:
+                    results[item.index] = _finish(model, item)
+                bar.update(len(window))
+        finally:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
     bar.close()
     return results  # type: ignore[return-value]
 
 
-def _windows(model: Model, inputs: Sequence[Any], pool: ThreadPoolExecutor, size: int) -> Iterator[list[_Item]]:
-    """Decode windows of inputs on the pool, one window ahead of compute."""
+def _windows(
+    model: Model, inputs: Sequence[Any], pool: ThreadPoolExecutor, size: int, first: int
+) -> Iterator[list[_Item]]:
+    """Decode windows of inputs on the pool, one window ahead of compute.
 
-    def submit(start: int) -> list[tuple[_Item, Future]]:
+    The first window is small (one batch) so compute starts while the next,
+    full-size window is still decoding.
+    """
+
+    def submit(start: int, stop: int) -> list[tuple[_Item, Future]]:
         out = []
-        for i in range(start, min(start + size, len(inputs))):
+        for i in range(start, min(stop, len(inputs))):
             item = _Item(i, describe(inputs[i]))
             out.append((item, pool.submit(_prepare, model, inputs[i])))
         return out
 
-    pending = submit(0) if inputs else []
-    start = size
+    pending = submit(0, first) if inputs else []
+    start = first
     while pending:
-        upcoming = submit(start) if start < len(inputs) else []
+        upcoming = submit(start, start + size) if start < len(inputs) else []
         start += size
         window = []
         for item, fut in pending:

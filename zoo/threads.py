@@ -31,7 +31,7 @@ def _cpu_times() -> tuple[int, int] | None:
 
 
 _cache: dict[str, float] = {}
-CACHE_S = 10.0
+CACHE_S = 60.0
 
 
 def busy_cores(window_s: float = 0.05) -> float | None:
