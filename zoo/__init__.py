@@ -55,6 +55,7 @@ __all__ = [
     "info",
     "list_models",
     "list_tasks",
+    "from_card",
     "load",
     "reload",
 ]
@@ -117,6 +118,7 @@ def load(
     dtype: str | torch.dtype | None = None,
     *,
     quantize: str | None = None,
+    **params: Any,
 ) -> Model:
     """Load a model by registry name, or a task's default model by task name.
 
@@ -127,14 +129,38 @@ def load(
         quantize: ``"int8"`` applies dynamic int8 quantization to the Linear
             layers (CPU only): faster at small batch sizes, slightly different
             outputs; ``zoo bench`` reports the accuracy change.
+        **params: override the card's ``params`` for this load, e.g.
+            ``zoo.load("speech-recognition", decoder="greedy")``. Which params a
+            model takes is listed in ``zoo info NAME``.
 
     Raises:
         UnknownModelError: no such model; the message suggests close names.
         WeightsError: the weights could not be found or were refused.
     """
+    return from_card(_card(name), device, dtype, quantize=quantize, **params)
+
+
+def from_card(
+    card: ModelCard,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    *,
+    quantize: str | None = None,
+    **params: Any,
+) -> Model:
+    """Build a :class:`Model` from a card that need not be in the registry (e.g. a fresh checkpoint).
+
+    >>> card = zoo.ModelCard(name="mine", task="speech-recognition", architecture="hf-ctc",
+    ...                      weights={"path": "out/"}, sample_rate=16000, license="MIT",
+    ...                      provenance={"recipe": "mine"})  # doctest: +SKIP
+    >>> zoo.from_card(card)("clip.wav")  # doctest: +SKIP
+    """
+    import dataclasses
+
     from .weights import resolve
 
-    card = _card(name)
+    if params:
+        card = dataclasses.replace(card, params={**card.params, **params})
     z = get_zoo()
     task = z.task(card.task)
     arch = z.architecture(card.architecture)

@@ -26,6 +26,7 @@ errors, never silently passed on.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -37,7 +38,19 @@ import torchaudio.functional as AF
 
 from .errors import AudioError
 
-__all__ = ["Audio", "AudioInput", "ChannelPolicy", "describe", "load", "resample", "save"]
+__all__ = [
+    "Audio",
+    "AudioInfo",
+    "AudioInput",
+    "ChannelPolicy",
+    "describe",
+    "info",
+    "load",
+    "load_segment",
+    "peak_db",
+    "resample",
+    "save",
+]
 
 ChannelPolicy = Literal["mean", "first", "keep"]
 AudioInput = Union[str, os.PathLike, np.ndarray, torch.Tensor, tuple, "Audio"]
@@ -134,6 +147,21 @@ def load(
     return Audio(wav.contiguous(), int(rate), source)
 
 
+def peak_db(x: torch.Tensor, sample_rate: int, frame_s: float = 0.03) -> float:
+    """Level of the loudest ``frame_s`` frame of a 1-D signal, in dB relative to full scale.
+
+    A quick speech-presence gate: digital silence is about -200 dB, room tone
+    -70 to -50 dB, quiet speech around -35 dB.
+    """
+    n = max(1, int(frame_s * sample_rate))
+    x = x.detach().float().flatten()
+    if x.numel() < n:
+        x = torch.nn.functional.pad(x, (0, n - x.numel()))
+    frames = x[: x.numel() // n * n].reshape(-1, n)
+    rms = float(frames.pow(2).mean(-1).max().sqrt())
+    return 20.0 * float(np.log10(rms + 1e-10))
+
+
 def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
     """Band-limited resampling (torchaudio's windowed-sinc)."""
     if orig_rate == new_rate:
@@ -158,8 +186,108 @@ def _decode_file(path: Path) -> tuple[torch.Tensor, int]:
     try:
         data, rate = sf.read(src, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        data, rate = _decode_fallback(path, exc)
+        partial = _decode_until_error(path)
+        data, rate = partial if partial is not None else _decode_fallback(path, exc)
     return torch.from_numpy(np.ascontiguousarray(data.T)), int(rate)
+
+
+def _decode_until_error(path: Path, block_s: float = 0.1) -> tuple[np.ndarray, int] | None:
+    """Decode block by block up to the first undecodable block (a corrupt or truncated tail).
+
+    Returns ``None`` when the file does not open or not even one block decodes.
+    """
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+    blocks = []
+    with f:
+        step = max(1, int(f.samplerate * block_s))
+        while True:
+            try:
+                block = f.read(step, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError):
+                break
+            if block.shape[0] == 0:
+                break
+            blocks.append(block)
+        rate = f.samplerate
+    if not blocks:
+        return None
+    data = np.concatenate(blocks)
+    warnings.warn(
+        f"{path}: decoding stopped at {data.shape[0] / rate:.2f} s (corrupt or truncated tail); "
+        "using the audio before that point",
+        stacklevel=3,
+    )
+    return data, rate
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds, read from its header without decoding the samples."""
+
+    num_frames: int
+    sample_rate: int
+    num_channels: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / self.sample_rate
+
+
+def info(path: str | os.PathLike) -> AudioInfo:
+    """Length, rate and channels of an audio file, without decoding it.
+
+    Raises:
+        AudioError: missing, empty or unreadable file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise AudioError(str(p), "no such file; check the path")
+    try:
+        meta = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(str(p), f"not a readable audio file ({exc})") from exc
+    return AudioInfo(int(meta.frames), int(meta.samplerate), int(meta.channels))
+
+
+def load_segment(
+    path: str | os.PathLike,
+    start_s: float,
+    end_s: float,
+    sample_rate: int | None = None,
+    *,
+    channels: ChannelPolicy = "mean",
+) -> Audio:
+    """Decode only ``[start_s, end_s)`` of a file (seeking), so long files never sit in memory whole.
+
+    A segment that runs into a corrupt tail comes back shorter (possibly with
+    zero samples) rather than raising.
+    """
+    src = os.fspath(path)
+    try:
+        with sf.SoundFile(src) as f:
+            rate = f.samplerate
+            start = max(0, int(round(start_s * rate)))
+            stop = min(f.frames, int(round(end_s * rate)))
+            data = np.zeros((0, f.channels), dtype=np.float32)
+            if stop > start:
+                f.seek(start)
+                try:
+                    data = f.read(stop - start, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError):
+                    data = np.zeros((0, f.channels), dtype=np.float32)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(src, f"not a readable audio file ({exc})") from exc
+    wav = torch.from_numpy(np.ascontiguousarray(data.T))
+    if wav.shape[-1] and not torch.isfinite(wav).all():
+        raise AudioError(src, "the audio contains NaN or infinite samples; clean or re-encode it")
+    wav = _apply_channel_policy(wav, channels)
+    if sample_rate is not None and rate != sample_rate and wav.shape[-1]:
+        wav = resample(wav, rate, sample_rate)
+        rate = sample_rate
+    return Audio(wav.contiguous(), int(sample_rate or rate), f"{src}[{start_s:.2f}s:{end_s:.2f}s]")
 
 
 def _decode_fallback(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:

@@ -50,7 +50,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import zoo
 
-    model = zoo.load(args.name, device=args.device, dtype=args.dtype)
+    params = dict(_parse_param(p) for p in args.param or [])
+    model = zoo.load(_task_alias(args.name) or args.name, device=args.device, dtype=args.dtype, **params)
     results = model(list(args.files), batch_size=args.batch_size, progress=None if not args.json else False)
     failed = 0
     if args.json:
@@ -67,6 +68,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             rows.append([r.source, *_summary(r)])
     print(_table(rows, ["input", "result", "detail"]))
     return 1 if failed == len(results) else 0
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as YAML (numbers, booleans, strings)."""
+    import yaml
+
+    from .errors import ZooError
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ZooError(f"--param takes KEY=VALUE, got {text!r} (e.g. --param decoder=greedy)")
+    return key.strip(), yaml.safe_load(value)
 
 
 def _summary(r: Any) -> list[str]:
@@ -216,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     s.add_argument("--dtype", default=None, help="float32 (default), float16 or bfloat16 (GPU only)")
     s.add_argument("--json", action="store_true", help="one JSON object per input, in order")
+    s.add_argument(
+        "--param", action="append", metavar="KEY=VALUE", help="override a card param, e.g. decoder=greedy (repeatable)"
+    )
     s.set_defaults(fn=cmd_run)
     s = sub.add_parser("plugins", help="list installed plugins")
     s.add_argument("--json", action="store_true")

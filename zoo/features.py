@@ -9,11 +9,15 @@ normalisation ignores padded frames, so batched features equal single-item ones.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["FbankFrontend", "num_frames"]
+__all__ = ["FbankFrontend", "HFAudioInput", "num_frames"]
 
 
 def num_frames(num_samples: torch.Tensor | int, frame_length: int = 400, hop_length: int = 160) -> torch.Tensor:
@@ -72,3 +76,54 @@ class FbankFrontend(nn.Module):
         feats = feats.reshape(b, f // self.stride, d * self.stride)
         mask = mask.reshape(b, f // self.stride, self.stride)[..., -1]  # as SeamlessM4T: drop an incomplete stack
         return feats, mask
+
+
+class HFAudioInput(nn.Module):
+    """Padded waveforms -> the keyword arguments of a transformers audio model.
+
+    ``kind="fbank"`` computes the log-mel input of ``Wav2Vec2Bert*`` models in
+    torch (:class:`FbankFrontend`); ``kind="raw"`` feeds waveforms to raw-audio
+    models (``Wav2Vec2*``, ``Hubert*``...), normalised per utterance over the
+    valid samples when the checkpoint's feature extractor asks for it.
+    """
+
+    def __init__(self, kind: str, normalize: bool = False, use_mask: bool = True, stride: int = 2) -> None:
+        super().__init__()
+        if kind not in ("fbank", "raw"):
+            raise ValueError(f"unknown input kind {kind!r}; use 'fbank' or 'raw'")
+        self.kind, self.normalize, self.use_mask, self.stride = kind, normalize, use_mask, stride
+        self.fbank = FbankFrontend(stride=stride) if kind == "fbank" else None
+
+    @classmethod
+    def for_checkpoint(cls, weights_dir: str | Path) -> HFAudioInput:
+        """The input a checkpoint expects, read from its ``preprocessor_config.json``."""
+        pre = preprocessor_config(weights_dir)
+        if pre.get("feature_extractor_type", "") == "SeamlessM4TFeatureExtractor":
+            return cls("fbank", stride=int(pre.get("stride", 2)))
+        return cls("raw", bool(pre.get("do_normalize", False)), bool(pre.get("return_attention_mask", True)))
+
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """``(kwargs, valid)``: model keyword arguments and a ``(B, T_in)`` mask of valid input steps."""
+        if self.fbank is not None:
+            feats, mask = self.fbank(waveforms, lengths)
+            return {"input_features": feats.to(dtype), "attention_mask": mask.long()}, mask
+        mask = torch.arange(waveforms.shape[-1], device=waveforms.device)[None, :] < lengths[:, None]
+        x = waveforms.float()
+        if self.normalize:
+            m = mask.float()
+            n = m.sum(-1, keepdim=True).clamp(min=1)
+            mean = (x * m).sum(-1, keepdim=True) / n
+            var = ((x - mean).pow(2) * m).sum(-1, keepdim=True) / n
+            x = (x - mean) / torch.sqrt(var + 1e-7) * m
+        kwargs = {"input_values": x.to(dtype)}
+        if self.use_mask:
+            kwargs["attention_mask"] = mask.long()
+        return kwargs, mask
+
+
+def preprocessor_config(weights_dir: str | Path) -> dict[str, Any]:
+    """A checkpoint's ``preprocessor_config.json`` as a dict (empty when absent)."""
+    path = Path(weights_dir) / "preprocessor_config.json"
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -35,7 +35,7 @@ class Model:
         self.net = net
         self.device = device
         self.dtype = dtype
-        self.config = RunnerConfig()
+        self.config = RunnerConfig(**task.runner_defaults)
 
     @property
     def name(self) -> str:

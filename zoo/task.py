@@ -17,7 +17,7 @@ generated audio (``read`` accepts a text prompt instead of audio).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,12 +37,23 @@ class Chunk:
     """One unit of model input: a 1-D tensor plus where it came from.
 
     ``length`` is what the runner buckets by (samples for audio chunks);
-    ``meta`` carries task data such as a window's start offset.
+    ``meta`` carries task data such as a window's start offset. A lazy chunk
+    has ``data=None`` and a ``loader``; it is decoded only when its batch runs.
     """
 
-    data: torch.Tensor
+    data: torch.Tensor | None
     length: int
     meta: dict[str, Any] = field(default_factory=dict)
+    #: decodes ``data`` on demand (long files are read chunk by chunk, at collate time)
+    loader: Callable[[], torch.Tensor] | None = field(default=None, repr=False)
+
+    def load(self) -> torch.Tensor:
+        """The chunk's tensor, decoding it now when the chunk is lazy."""
+        if self.data is not None:
+            return self.data
+        if self.loader is None:
+            raise ValueError("a Chunk needs data or a loader")
+        return self.loader()
 
 
 class Task:
@@ -59,6 +70,8 @@ class Task:
     required_card_keys: ClassVar[tuple[str, ...]] = ()
     #: the ``transformers.pipeline`` task that does the same job (the benchmark baseline)
     hf_pipeline_task: ClassVar[str | None] = None
+    #: :class:`zoo.runner.RunnerConfig` defaults that suit this task (e.g. a bigger sample budget)
+    runner_defaults: ClassVar[dict[str, Any]] = {}
 
     def check_card(self, card: Any) -> None:
         """Raise :class:`zoo.RegistryError` if ``card`` cannot serve this task."""
@@ -79,7 +92,7 @@ class Task:
 
     def collate(self, model: Model, chunks: Sequence[Chunk]) -> dict[str, torch.Tensor]:
         """Zero-pad 1-D chunk tensors into ``{"inputs": (B, T), "lengths": (B,)}``."""
-        return pad_batch([c.data for c in chunks])
+        return pad_batch([c.load() for c in chunks])
 
     def forward(self, model: Model, batch: dict[str, torch.Tensor]) -> list[Any]:
         """Run the network on a collated batch; return one CPU output per chunk."""

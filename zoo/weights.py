@@ -19,7 +19,7 @@ from pathlib import Path
 from .errors import OfflineWeightsError, UnsafeWeightsError, WeightsError
 from .registry import ModelCard
 
-__all__ = ["PICKLE_SUFFIXES", "check_safetensors", "package_dir", "resolve"]
+__all__ = ["PICKLE_SUFFIXES", "cache_root", "check_safetensors", "package_dir", "resolve"]
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 # Files worth fetching from a hub repo; pickles are never downloaded.
@@ -147,6 +147,11 @@ def _from_hub(name: str, repo_id: str, revision: str, subfolder: str | None) -> 
     return path / subfolder if subfolder else path
 
 
+def cache_root() -> Path:
+    """The zoo's own cache folder: ``$ZOO_CACHE`` or ``~/.cache/zoo``."""
+    return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo"))
+
+
 def _hf_cache_dir() -> str:
     try:
         from huggingface_hub.constants import HF_HUB_CACHE
@@ -157,7 +162,7 @@ def _hf_cache_dir() -> str:
 
 
 def _from_url(name: str, url: str, sha256: str) -> Path:
-    cache = Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo")) / "weights" / sha256[:16]
+    cache = cache_root() / "weights" / sha256[:16]
     target = cache / Path(url).name
     if not target.exists():
         if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("ZOO_OFFLINE"):

@@ -74,7 +74,7 @@ def run_quality(job: QualityJob, cfg: BenchConfig) -> list[dict[str, Any]]:
     for card in z.registry.list(cfg.models or job.models, job.task):
         cfg.log(f"quality: {card.name} on {job.dataset} ({len(examples)} examples)")
         try:
-            model = zoo.load(card.name)
+            model = zoo.load(card.name, **job.params)
         except ZooError as exc:
             rows.append({"model": card.name, "dataset": job.dataset, "error": str(exc)})
             continue
@@ -86,21 +86,24 @@ def run_quality(job: QualityJob, cfg: BenchConfig) -> list[dict[str, Any]]:
         row = {
             "model": card.name,
             "dataset": job.dataset,
+            **({"params": dict(job.params)} if job.params else {}),
             "seconds": round(time.perf_counter() - t0, 2),
             "metrics": values,
             "claims": compare_with_card(values, card.metrics.get(job.dataset, {})),
         }
         if job.int8 and model.device.type == "cpu":
-            row["int8"] = _int8_change(card.name, examples, metrics, values)
+            row["int8"] = _int8_change(card.name, examples, metrics, values, job.params)
         rows.append(row)
     return rows
 
 
-def _int8_change(name: str, examples: list[Any], metrics: list[Any], fp32: dict[str, Any]) -> dict[str, Any]:
+def _int8_change(
+    name: str, examples: list[Any], metrics: list[Any], fp32: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
     """Metrics of the int8-quantized model and their change from float32."""
     import zoo
 
-    results = zoo.load(name, device="cpu", quantize="int8")([e.path for e in examples], progress=False)
+    results = zoo.load(name, device="cpu", quantize="int8", **params)([e.path for e in examples], progress=False)
     values: dict[str, Any] = {}
     for m in metrics:
         values.update(m.obj(results, examples))
@@ -168,14 +171,16 @@ def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
 
     if job.threads:
         torch.set_num_threads(job.threads)
-    model = zoo.load(job.model)
+    model = zoo.load(job.model, **job.params)
     rate = model.card.sample_rate
     with tempfile.TemporaryDirectory() as tmp:
         files = _make_workload(job, cfg, Path(tmp), rate)
         audio_s = sum(sf.info(f).duration for f in files)
         contestants = [_zoo_contestant(model, files)]
         if job.int8 and model.device.type == "cpu":
-            contestants.append(_zoo_contestant(zoo.load(job.model, device="cpu", quantize="int8"), files, "zoo-int8"))
+            contestants.append(
+                _zoo_contestant(zoo.load(job.model, device="cpu", quantize="int8", **job.params), files, "zoo-int8")
+            )
         if "raw" in job.baselines:
             contestants += [_raw_contestant(model, files, b) for b in (1, 8, 32)]
             contestants.append(_decode_contestant(model, files))

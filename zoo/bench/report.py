@@ -48,9 +48,8 @@ def markdown(report: dict[str, Any]) -> str:
                     continue
                 claim = row["claims"].get(key, {})
                 flag = "**differs**" if claim.get("flag") else ("ok" if claim else "")
-                lines.append(
-                    f"| {row['model']} | {row['dataset']} | {key} | {value} | {claim.get('claimed', '')} | {flag} |"
-                )
+                label = row["model"] + "".join(f" ({k}={v})" for k, v in row.get("params", {}).items())
+                lines.append(f"| {label} | {row['dataset']} | {key} | {value} | {claim.get('claimed', '')} | {flag} |")
         lines.append("")
         for row in report["quality"]:
             if row.get("int8"):

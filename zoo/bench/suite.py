@@ -24,6 +24,8 @@ class QualityJob:
     limit: int | None = None
     #: also evaluate each model with int8 dynamic quantization (CPU) and report the change
     int8: bool = False
+    #: card params for this job (e.g. ``{decoder: greedy}``); the row is labelled with them
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class SpeedJob:
     baselines: tuple[str, ...] = ("pipeline", "raw")
     #: also time the zoo runner with int8 dynamic quantization (CPU only)
     int8: bool = False
+    #: card params for the zoo contestants (e.g. ``{decoder: greedy}`` to time what the pipeline does)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

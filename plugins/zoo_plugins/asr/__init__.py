@@ -1,4 +1,4 @@
-"""Speech recognition: the ``speech-recognition`` task (its models arrive with their own plugins)."""
+"""Speech recognition: the ``speech-recognition`` task, CTC and Whisper architectures, data, metrics, recipe."""
 
 from __future__ import annotations
 
@@ -12,3 +12,49 @@ __all__ = ["SpeechRecognition"]
 @zoo.hookimpl
 def register_tasks(register):
     register(SpeechRecognition())
+
+
+@zoo.hookimpl
+def register_architectures(register):
+    # any transformers CTC model (Wav2Vec2ForCTC, Wav2Vec2BertForCTC, HubertForCTC...) with its vocab.json
+    register("hf-ctc", _load_ctc, task=SpeechRecognition.name)
+    # WhisperForConditionalGeneration with its processor files
+    register("hf-whisper", _load_whisper, task=SpeechRecognition.name)
+
+
+def _load_ctc(*args):
+    from .ctc import load_hf_ctc
+
+    return load_hf_ctc(*args)
+
+
+def _load_whisper(*args):
+    from .whisper import load_hf_whisper
+
+    return load_hf_whisper(*args)
+
+
+@zoo.hookimpl
+def register_datasets(register):
+    from . import data
+
+    # any folder of audio + transcripts.tsv, or a LibriSpeech tree: `zoo bench --data transcribed-speech=DIR`
+    register("transcribed-speech", data.read_corpus, task=SpeechRecognition.name)
+    # the speechocean762-train speakers asr-wav2vec2-bert never trained on
+    register("speechocean762-heldout", data.speechocean_heldout, task=SpeechRecognition.name)
+    # cathy's held-out ARCTIC prompts (native US English; one speaker, unseen sentences)
+    register("cathy-heldout", data.cathy_heldout, task=SpeechRecognition.name)
+
+
+@zoo.hookimpl
+def register_metrics(register):
+    from .metrics import asr_metrics
+
+    register("wer", asr_metrics, task=SpeechRecognition.name)
+
+
+@zoo.hookimpl
+def register_recipes(register):
+    from . import recipe
+
+    register(recipe.NAME, recipe.main)

@@ -1,44 +1,126 @@
 """The speech-recognition task: audio in, :class:`zoo.results.Transcript` out.
 
-Architectures for this task build a network object with a ``transcribe``
-method::
+Two kinds of network serve it (``net.kind``):
 
-    net.transcribe(waveforms: Tensor (B, T), lengths: Tensor (B,), sample_rate: int)
-        -> list[tuple[str, list[zoo.results.Word]]]     # one (text, words) per row
+- ``"ctc"``: ``net.log_probs(waveforms, lengths) -> [Tensor (frames, vocab)]``
+  and ``net.decode(log_probs) -> (text, [Word])``, with ``net.frame_samples``.
+  Long audio is cut by :func:`.chunking.plan_chunks` into overlapping windows;
+  the kept frames of every window are concatenated and decoded once.
+- ``"seq2seq"``: ``net.transcribe(waveforms, lengths, sample_rate) -> [(text,
+  [Word])]`` on windows of at most ``net.window_s`` seconds, laid end to end.
 
-Word times are seconds from the start of the row. The task owns batching,
-devices and errors through the runner, like every task.
+Files longer than ``stream_s`` (a card param, default 120 s) are never decoded
+whole: each window is read from disk (seeking) when its batch runs, so a
+1-hour file runs in bounded memory.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from zoo import Task
+from zoo import audio as zaudio
 from zoo.results import Transcript, Word
 from zoo.task import Chunk
 
-__all__ = ["SpeechRecognition"]
+from .chunking import Span, plan_chunks
+
+__all__ = ["LongAudio", "SpeechRecognition"]
+
+#: inputs shorter than this are zero-padded (the feature extractors need a few frames)
+MIN_SAMPLES_S = 0.25
+
+
+@dataclass(frozen=True)
+class LongAudio:
+    """A file too long to decode at once: it is read window by window."""
+
+    path: str
+    sample_rate: int
+    num_samples: int
+    source: str
+
+    def segment(self, start: int, end: int) -> torch.Tensor:
+        seg = zaudio.load_segment(self.path, start / self.sample_rate, end / self.sample_rate, self.sample_rate)
+        x = seg.mono()
+        n = end - start
+        return x[:n] if x.numel() >= n else torch.nn.functional.pad(x, (0, n - x.numel()))
 
 
 class SpeechRecognition(Task):
-    """Transcribe speech; the result carries word timings when the model has them."""
+    """Transcribe speech to text with word timings (seconds from the start of the input)."""
 
     name = "speech-recognition"
     result_type = Transcript
     description = "Transcribe speech to text with word timings"
+    hf_pipeline_task = "automatic-speech-recognition"
+    runner_defaults = {"max_batch_samples": 160 * 16000}
+
+    def read(self, model: Any, x: Any) -> Any:
+        if isinstance(x, (str, os.PathLike)) and Path(x).is_file():
+            stream_s = float(model.card.params.get("stream_s", 120.0))
+            meta = zaudio.info(x)
+            if meta.duration_s > stream_s:
+                n = int(meta.num_frames * model.card.sample_rate / meta.sample_rate)
+                return LongAudio(os.fspath(x), model.card.sample_rate, n, os.fspath(x))
+        return zaudio.load(x, model.card.sample_rate)
+
+    def preprocess(self, model: Any, item: Any) -> list[Chunk]:
+        net, rate = model.net, model.card.sample_rate
+        total = item.num_samples
+        if net.kind == "ctc":
+            chunk = int(float(model.card.params.get("chunk_s", 20.0)) * rate)
+            context = int(float(model.card.params.get("context_s", 2.0)) * rate)
+            spans = plan_chunks(total, chunk, context, align=net.frame_samples)
+        else:
+            spans = plan_chunks(total, int(net.window_s * rate), 0)
+        wav = None if isinstance(item, LongAudio) else item.mono()
+        minimum = int(MIN_SAMPLES_S * rate)
+        chunks = []
+        for span in spans:
+            length = max(span.end - span.start, minimum)
+            if wav is not None:
+                data = _pad_to(wav[span.start : span.end], length)
+                chunks.append(Chunk(data, length, {"span": span}))
+            else:
+                loader = lambda s=span, n=length: _pad_to(item.segment(s.start, s.end), n)
+                chunks.append(Chunk(None, length, {"span": span}, loader=loader))
+        return chunks
 
     def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> list[Any]:
-        return list(model.net.transcribe(batch["inputs"], batch["lengths"], model.card.sample_rate))
+        net = model.net
+        if net.kind == "ctc":
+            return net.log_probs(batch["inputs"], batch["lengths"])
+        return list(net.transcribe(batch["inputs"], batch["lengths"], model.card.sample_rate))
 
     def postprocess(self, model: Any, item: Any, chunks: Sequence[Chunk], outputs: Sequence[Any]) -> Transcript:
-        texts, words = [], []
-        for chunk, (text, chunk_words) in zip(chunks, outputs):
-            offset = float(chunk.meta.get("start_s", 0.0))
-            if text:
-                texts.append(text)
-            words += [Word(w.text, w.start_s + offset, w.end_s + offset, w.score) for w in chunk_words]
-        return Transcript(source=item.source, text=" ".join(texts).strip(), words=tuple(words))
+        net, rate = model.net, model.card.sample_rate
+        if net.kind == "ctc":
+            kept = [_kept_frames(lp, c.meta["span"], net.frame_samples) for c, lp in zip(chunks, outputs)]
+            text, words = net.decode(torch.cat(kept) if kept else torch.zeros(0, 1))
+        else:
+            texts, words = [], []
+            for chunk, (chunk_text, chunk_words) in zip(chunks, outputs):
+                offset = chunk.meta["span"].start / rate
+                if chunk_text:
+                    texts.append(chunk_text)
+                words += [Word(w.text, w.start_s + offset, w.end_s + offset, w.score) for w in chunk_words]
+            text = " ".join(texts)
+        return Transcript(source=item.source, text=text.strip(), words=tuple(words), language="en")
+
+
+def _pad_to(x: torch.Tensor, n: int) -> torch.Tensor:
+    return x if x.numel() >= n else torch.nn.functional.pad(x, (0, n - x.numel()))
+
+
+def _kept_frames(log_probs: torch.Tensor, span: Span, frame_samples: int) -> torch.Tensor:
+    """The frames of one window that fall in its kept span (frames tile the input exactly)."""
+    first = (span.keep_start - span.start) // frame_samples
+    last = -(-(span.keep_end - span.start) // frame_samples)  # ceil
+    return log_probs[first:last]

@@ -1,0 +1,491 @@
+"""Speech recognition: text normalisation, chunk arithmetic, CTC decoding and merging, the task end to end."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from zoo_plugins.asr.chunking import plan_chunks
+from zoo_plugins.asr.decoders import CTCVocab, GreedyDecoder
+from zoo_plugins.asr.recipe import VOCAB
+from zoo_plugins.asr.text import normalize
+
+import zoo
+from zoo.registry import ModelCard
+from zoo.results import Transcript
+
+SR = 16000
+
+
+# ------------------------------------------------------------------ text
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Author of the danger trail, Philip Steels, etc.", "author of the danger trail philip steels etc"),
+        ("WE CALL IT BEAR", "we call it bear"),
+        ("'Don't' -- rock&roll!", "don't rock and roll"),
+        ("café naïve", "cafe naive"),
+        ("   ", ""),
+    ],
+)
+def test_normalize(raw, expected):
+    assert normalize(raw) == expected
+
+
+# ------------------------------------------------------------------ chunk arithmetic
+@settings(max_examples=300, deadline=None)
+@given(
+    total=st.integers(0, 200_000),
+    chunk=st.integers(1, 50_000),
+    context=st.integers(0, 10_000),
+    align=st.sampled_from([1, 7, 160, 320]),
+)
+def test_plan_chunks_tiles_the_input(total, chunk, context, align):
+    try:
+        spans = plan_chunks(total, chunk, context, align)
+    except ValueError:
+        # only when the chunk cannot hold two (aligned) contexts plus one aligned step
+        ctx = -(-context // align) * align
+        assert total > chunk and (chunk - 2 * ctx) // align * align <= 0
+        return
+    # the kept spans tile [0, total) in order, with no gap and no overlap
+    assert spans[0].keep_start == 0 and spans[-1].keep_end == total
+    for a, b in zip(spans, spans[1:]):
+        assert a.keep_end == b.keep_start
+    for s in spans:
+        assert 0 <= s.start <= s.keep_start <= s.keep_end <= s.end <= total
+        assert s.end - s.start <= max(chunk, total if total <= chunk else chunk)
+        if total > chunk:
+            assert s.keep_end > s.keep_start
+            assert s.start % align == 0 and s.keep_start % align == 0
+            # inner edges have their full context (as far as the input allows)
+            ctx = -(-context // align) * align
+            assert s.keep_start - s.start == min(ctx, s.keep_start)
+            assert s.end - s.keep_end == min(ctx, total - s.keep_end)
+
+
+def test_plan_chunks_short_input_is_one_window():
+    assert [(s.start, s.end) for s in plan_chunks(1000, 16000, 3200, 320)] == [(0, 1000)]
+
+
+# ------------------------------------------------------------------ a fake CTC net: merging without loss
+class SpellingNet(torch.nn.Module):
+    """A CTC 'model' that reads its transcript off the waveform: frame f emits the token coded at sample f*320.
+
+    Splitting and merging must reproduce exactly what decoding the whole input gives.
+    """
+
+    kind = "ctc"
+    frame_samples = 320
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.vocab = CTCVocab.from_vocab({t: i for i, t in enumerate(VOCAB)})
+        self.decoder = GreedyDecoder(self.vocab)
+        self.frame_s = self.frame_samples / SR
+
+    def log_probs(self, waveforms, lengths):
+        out = []
+        for i in range(waveforms.shape[0]):
+            n = int(lengths[i]) // self.frame_samples
+            ids = (waveforms[i, : n * self.frame_samples : self.frame_samples] * 100).round().long()
+            lp = torch.full((n, len(VOCAB)), -30.0)
+            lp[torch.arange(n), ids.clamp(0, len(VOCAB) - 1)] = 0.0
+            out.append(lp)
+        return out
+
+    def decode(self, log_probs):
+        return self.decoder(log_probs, self.frame_s)
+
+
+def _spelled_waveform(text: str, frames_per_char: int = 3) -> torch.Tensor:
+    index = {c: i for i, c in enumerate(VOCAB)}
+    ids = []
+    for c in text:
+        tok = index["|"] if c == " " else index[c]
+        ids += [tok] + [0] * (frames_per_char - 1)  # token then blanks
+    x = torch.zeros(len(ids) * 320)
+    x[::320] = torch.tensor(ids, dtype=torch.float32) / 100
+    return x
+
+
+def _fake_model(**params) -> zoo.Model:
+    card = ModelCard(
+        name="spelling",
+        task="speech-recognition",
+        architecture="hf-ctc",
+        weights={"path": "."},
+        sample_rate=SR,
+        license="MIT",
+        provenance={"test": True},
+        params={"chunk_s": 2.0, "context_s": 0.4, **params},
+    )
+    z = zoo.get_zoo()
+    return zoo.Model(card, z.task("speech-recognition"), SpellingNet(), torch.device("cpu"), torch.float32)
+
+
+def test_long_audio_chunks_merge_without_duplicated_or_dropped_words():
+    text = " ".join(f"word{chr(97 + i % 26)}" for i in range(60)).replace("word", "w")  # 60 words
+    wav = _spelled_waveform(text)
+    assert wav.numel() / SR > 10  # several 2 s chunks
+    m = _fake_model()
+    chunks = m.task.preprocess(m, zoo.audio.load((wav, SR)))
+    assert len(chunks) > 5
+    result = m((wav, SR))
+    assert result.text == text
+    assert [w.text for w in result.words] == text.split()
+    starts = [w.start_s for w in result.words]
+    assert starts == sorted(starts) and result.words[-1].end_s <= wav.numel() / SR + 1e-6
+
+
+def test_greedy_decoder_collapses_repeats_and_times_words():
+    vocab = CTCVocab.from_vocab({t: i for i, t in enumerate(VOCAB)})
+    index = {c: i for i, c in enumerate(VOCAB)}
+    seq = [
+        0,
+        index["h"],
+        index["h"],
+        index["i"],
+        0,
+        index["|"],
+        0,
+        0,
+        index["y"],
+        index["o"],
+        index["o"],
+        0,
+        index["o"],
+    ]
+    lp = torch.full((len(seq), len(VOCAB)), -20.0)
+    lp[torch.arange(len(seq)), torch.tensor(seq)] = 0.0
+    text, words = GreedyDecoder(vocab)(lp, 0.02)
+    assert text == "hi yoo"
+    assert [(w.text, w.start_s, w.end_s) for w in words] == [("hi", 0.02, 0.08), ("yoo", 0.16, 0.26)]
+    assert all(math.isclose(w.score, 1.0, rel_tol=1e-6) for w in words)
+
+
+def test_beam_search_with_the_pocketsphinx_lm_prefers_likely_words():
+    """Ambiguous emissions ('the' vs 'thx'): the lexicon and LM pick the English word."""
+    pytest.importorskip("pocketsphinx")
+    from zoo_plugins.asr.decoders import POCKETSPHINX_LM, BeamDecoder, lm_logprob
+
+    assert lm_logprob(["of", "the"]) > lm_logprob(["the", "of"])  # P(the|of) > P(of|the)
+    vocab = CTCVocab.from_vocab({t: i for i, t in enumerate(VOCAB)})
+    index = {c: i for i, c in enumerate(VOCAB)}
+    frames = []
+    for c in "the cat sat":
+        row = torch.full((len(VOCAB),), -8.0)
+        if c == "e":  # the acoustic model slightly prefers a misspelling
+            row[index["x"]], row[index["e"]] = -0.6, -0.8
+        else:
+            row[index["|" if c == " " else c]] = -0.05
+        frames += [row, torch.full((len(VOCAB),), -8.0).index_fill(0, torch.tensor([0]), -0.05)]
+    lp = torch.log_softmax(torch.stack(frames), -1)
+    assert GreedyDecoder(vocab)(lp, 0.02)[0] == "thx cat sat"
+    text, words = BeamDecoder(vocab, ["the", "thx", "cat", "sat"], lm=POCKETSPHINX_LM, beam_size=16)(lp, 0.02)
+    assert text == "the cat sat"
+    assert [w.text for w in words] == ["the", "cat", "sat"]
+
+
+# ------------------------------------------------------------------ a tiny random checkpoint, end to end
+@pytest.fixture(scope="session")
+def tiny_ctc_checkpoint(tmp_path_factory) -> Path:
+    from zoo_plugins.asr.recipe import RecipeConfig, build_model, save_tokenizer
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-ctc")
+    build_model(RecipeConfig.tiny()).eval().save_pretrained(out, safe_serialization=True)
+    save_tokenizer(out)
+    return out
+
+
+def _tiny_card(path: Path, **params) -> ModelCard:
+    return ModelCard(
+        name="asr-tiny",
+        task="speech-recognition",
+        architecture="hf-ctc",
+        weights={"path": str(path)},
+        sample_rate=SR,
+        license="MIT",
+        provenance={"trained_on": "nothing (random init)"},
+        params={"decoder": "greedy", **params},
+    )
+
+
+def test_tiny_checkpoint_transcribes_files_arrays_and_batches(tiny_ctc_checkpoint, tmp_path):
+    m = zoo.from_card(_tiny_card(tiny_ctc_checkpoint), device="cpu")
+    rng = np.random.default_rng(0)
+    path = tmp_path / "a.wav"
+    sf.write(path, (0.1 * rng.standard_normal(SR * 2)).astype("float32"), 8000)  # resampled on load
+    results = m([str(path), (0.1 * rng.standard_normal(SR), SR), torch.zeros(0), str(tmp_path / "missing.wav")])
+    assert isinstance(results[0], Transcript) and isinstance(results[1], Transcript)
+    assert not results[2].ok and not results[3].ok and "no such file" in results[3].reason
+    for r in results[:2]:
+        assert all(0 <= w.start_s <= w.end_s for w in r.words)
+
+
+def test_mixed_short_and_long_inputs_share_batches(tiny_ctc_checkpoint):
+    """Chunks of a long input and short clips are bucketed together, not run one input at a time."""
+    m = zoo.from_card(_tiny_card(tiny_ctc_checkpoint, chunk_s=4.0, context_s=0.5), device="cpu")
+    rng = np.random.default_rng(1)
+    inputs = [(0.05 * rng.standard_normal(int(SR * 30)).astype("float32"), SR)]
+    inputs += [(0.05 * rng.standard_normal(int(SR * rng.uniform(1, 4))).astype("float32"), SR) for _ in range(20)]
+    sizes: list[int] = []
+    from dataclasses import replace
+
+    m.config = replace(m.config, on_batch=lambda n, s: sizes.append(n))
+    results = m(inputs)
+    assert all(r.ok for r in results)
+    n_chunks = len(m.task.preprocess(m, zoo.audio.load(inputs[0]))) + 20
+    assert sum(sizes) == n_chunks and len(sizes) <= 4
+
+
+# ------------------------------------------------------------------ bad input
+def _trained_model():
+    return zoo.load("asr-wav2vec2-bert", device="cpu", decoder="greedy")
+
+
+def test_silence_gives_an_empty_transcript(tiny_ctc_checkpoint):
+    m = zoo.from_card(_tiny_card(tiny_ctc_checkpoint), device="cpu")
+    for x in (np.zeros(SR * 3, dtype="float32"), 1e-5 * np.random.default_rng(0).standard_normal(SR * 3)):
+        r = m((x.astype("float32"), SR))
+        assert r.ok and r.text == "" and r.words == ()
+
+
+def test_very_short_and_clipped_inputs_do_not_crash(tiny_ctc_checkpoint):
+    m = zoo.from_card(_tiny_card(tiny_ctc_checkpoint), device="cpu")
+    rng = np.random.default_rng(2)
+    short = (0.3 * rng.standard_normal(int(0.1 * SR))).astype("float32")
+    clipped = np.clip(3.0 * rng.standard_normal(SR * 2), -1, 1).astype("float32")
+    one_sample = np.array([0.5], dtype="float32")
+    for x in (short, clipped, one_sample):
+        r = m((x, SR))
+        assert r.ok, getattr(r, "reason", "")
+
+
+def test_trained_model_says_nothing_for_noise_and_music():
+    import random
+
+    from zoo_plugins.asr.recipe import synthetic_music
+
+    m = _trained_model()
+    rng = np.random.default_rng(3)
+    white = (0.1 * rng.standard_normal(SR * 4)).astype("float32")
+    music = (0.5 * synthetic_music(SR * 4, random.Random(7))).numpy().astype("float32")
+    for x in (white, music):
+        r = m((x, SR))
+        assert r.ok and len(r.text.split()) <= 1, r.text
+
+
+def test_corrupt_tail_transcribes_the_readable_part(tmp_path):
+    """A FLAC whose last part is garbage: a warning, and the readable audio is transcribed."""
+    from tests.conftest import data_dir
+
+    root = data_dir("cathy")
+    src = sorted((root / "audio").iterdir())[0]
+    x, rate = sf.read(src, dtype="float32")
+    path = tmp_path / "corrupt.flac"
+    sf.write(path, x, rate)
+    raw = bytearray(path.read_bytes())
+    cut = len(raw) * 2 // 3
+    raw[cut:] = np.random.default_rng(0).integers(0, 256, len(raw) - cut, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(raw))
+    m = _trained_model()
+    with pytest.warns(UserWarning, match="corrupt or truncated"):
+        r = m(str(path))
+    assert r.ok and r.text
+
+
+def test_cli_run_prints_text_with_word_timings_as_json(tmp_path, tiny_ctc_checkpoint, monkeypatch, capsys):
+    import json
+
+    import yaml
+
+    from zoo.cli import main
+
+    entry = _tiny_card(tiny_ctc_checkpoint).to_dict()
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(yaml.safe_dump({"asr-tiny": entry}))
+    monkeypatch.setenv("ZOO_REGISTRY", str(registry))
+    zoo.reload()
+    try:
+        wav = _spelled_waveform("hello there")  # silent except single-sample spikes
+        path = tmp_path / "a.wav"
+        sf.write(path, (0.2 * np.random.default_rng(0).standard_normal(SR * 2)).astype("float32"), SR)
+        assert main(["run", "asr-tiny", str(path), "--json", "--param", "decoder=greedy"]) == 0
+        row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert row["source"] == str(path) and "text" in row and isinstance(row["words"], list)
+        for w in row["words"]:
+            assert set(w) >= {"text", "start_s", "end_s"} and 0 <= w["start_s"] <= w["end_s"] <= 2.0 + 1e-6
+        assert wav.numel() > 0
+    finally:
+        monkeypatch.delenv("ZOO_REGISTRY")
+        zoo.reload()
+
+
+# ------------------------------------------------------------------ whisper and the hub entries, offline
+@pytest.fixture(scope="session")
+def tiny_whisper_checkpoint(tmp_path_factory) -> Path:
+    """A 1-layer random Whisper with a byte-level vocabulary (no merges) and its processor files."""
+    import json
+
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperTokenizer,
+    )
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    out = tmp_path_factory.mktemp("tiny-whisper")
+    specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"]
+    vocab = {c: i for i, c in enumerate(bytes_to_unicode().values())}
+    for s in specials:
+        vocab[s] = len(vocab)
+    (out / "vocab.json").write_text(json.dumps(vocab))
+    (out / "merges.txt").write_text("#version: 0.2\n")
+    eot = vocab["<|endoftext|>"]
+    WhisperTokenizer(
+        str(out / "vocab.json"),
+        str(out / "merges.txt"),
+        unk_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+    ).save_pretrained(out)
+    cfg = WhisperConfig(
+        vocab_size=len(vocab),
+        num_mel_bins=80,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=1500,
+        max_target_positions=64,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        eos_token_id=eot,
+        decoder_start_token_id=vocab["<|startoftranscript|>"],
+    )
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(cfg).eval()
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=cfg.decoder_start_token_id, eos_token_id=eot, pad_token_id=eot, max_length=32
+    )
+    model.save_pretrained(out, safe_serialization=True)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(out)
+    return out
+
+
+def test_whisper_runs_long_audio_as_consecutive_30s_windows(tiny_whisper_checkpoint):
+    card = ModelCard(
+        name="whisper-tiny-random",
+        task="speech-recognition",
+        architecture="hf-whisper",
+        weights={"path": str(tiny_whisper_checkpoint)},
+        sample_rate=SR,
+        license="MIT",
+        provenance={"trained_on": "nothing"},
+        params={"max_new_tokens": 6},
+    )
+    m = zoo.from_card(card, device="cpu")
+    rng = np.random.default_rng(4)
+    long = (0.1 * rng.standard_normal(SR * 70)).astype("float32")
+    chunks = m.task.preprocess(m, zoo.audio.load((long, SR)))
+    assert [(c.meta["span"].start, c.meta["span"].end) for c in chunks] == [
+        (0, 30 * SR),
+        (30 * SR, 60 * SR),
+        (60 * SR, 70 * SR),
+    ]
+    results = m([(long, SR), (np.zeros(SR, dtype="float32"), SR)])
+    assert all(isinstance(r, Transcript) for r in results)
+    assert results[1].text == ""  # silence is never decoded
+    for w in results[0].words:
+        assert 0 <= w.start_s <= w.end_s <= 70.0
+
+
+def _populate_hf_cache(cache: Path, repo_id: str, src: Path, revision: str) -> None:
+    import shutil
+
+    repo_dir = cache / f"models--{repo_id.replace('/', '--')}"
+    snap = repo_dir / "snapshots" / revision
+    snap.mkdir(parents=True)
+    for f in src.iterdir():
+        shutil.copy(f, snap / f.name)
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(revision)
+
+
+def test_hub_entries_load_offline_from_a_local_hf_cache(tmp_path, tiny_ctc_checkpoint, tiny_whisper_checkpoint):
+    """The real registry entries (pinned revisions) load through huggingface_hub's cache with HF_HUB_OFFLINE=1."""
+    import os
+    import subprocess
+    import sys
+
+    hub = tmp_path / "hf" / "hub"
+    for name, src in (("asr-wav2vec2-base-960h", tiny_ctc_checkpoint), ("asr-whisper-tiny", tiny_whisper_checkpoint)):
+        card = zoo.info(name)
+        _populate_hf_cache(hub, card.weights["hf"], src, card.weights["revision"])
+    code = (
+        "import zoo, numpy as np\n"
+        "x = (0.1 * np.random.default_rng(0).standard_normal(32000)).astype('float32')\n"
+        "for name in ('asr-wav2vec2-base-960h', 'asr-whisper-tiny'):\n"
+        "    m = zoo.load(name, device='cpu', max_new_tokens=4)\n"
+        "    r = m((x, 16000))\n"
+        "    print(name, type(r).__name__, r.ok)\n"
+    )
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "asr-wav2vec2-base-960h Transcript True" in proc.stdout
+    assert "asr-whisper-tiny Transcript True" in proc.stdout
+
+
+# ------------------------------------------------------------------ a 1-hour file in bounded memory
+def test_one_hour_file_runs_in_bounded_memory(tmp_path, tiny_ctc_checkpoint):
+    """A generated 1-hour WAV is streamed window by window.
+
+    After a 3-minute file has set the batch working set (model activations),
+    the 1-hour file adds less than half of what decoding it whole would take.
+    """
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(5)
+    block = (0.05 * rng.standard_normal(SR * 60)).astype("float32")
+    paths = {}
+    for name, minutes in (("warm", 3), ("hour", 60)):
+        paths[name] = tmp_path / f"{name}.wav"
+        with sf.SoundFile(paths[name], "w", samplerate=SR, channels=1, subtype="PCM_16") as f:
+            for _ in range(minutes):
+                f.write(block)
+    decoded_mb = 3600 * SR * 4 / 1e6  # float32: what loading it whole would cost
+    code = (
+        "import resource, zoo\n"
+        "from zoo.registry import ModelCard\n"
+        f"card = ModelCard(name='t', task='speech-recognition', architecture='hf-ctc', "
+        f"weights={{'path': {str(tiny_ctc_checkpoint)!r}}}, sample_rate=16000, license='MIT', "
+        "provenance={'t': 1}, params={'decoder': 'greedy'})\n"
+        "m = zoo.from_card(card, device='cpu')\n"
+        f"m({str(paths['warm'])!r})\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3\n"
+        f"r = m({str(paths['hour'])!r})\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3\n"
+        "print('OK', r.ok, r.words[-1].end_s if r.words else 0, round(after - before, 1))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, ok, last_word_end, grew_mb = proc.stdout.strip().splitlines()[-1].split()
+    assert ok == "True"
+    assert 3000.0 < float(last_word_end) <= 3600.0  # the whole hour was transcribed
+    assert float(grew_mb) < decoded_mb / 2, f"peak RSS grew {grew_mb} MB (the decoded file is {decoded_mb:.0f} MB)"
