@@ -20,6 +20,8 @@ import zoo
 from zoo.registry import ModelCard
 from zoo.results import Transcript
 
+from .conftest import data_dir
+
 SR = 16000
 
 
@@ -285,7 +287,6 @@ def test_trained_model_says_nothing_for_noise_and_music():
 
 def test_corrupt_tail_transcribes_the_readable_part(tmp_path):
     """A FLAC whose last part is garbage: a warning, and the readable audio is transcribed."""
-    from tests.conftest import data_dir
 
     root = data_dir("cathy")
     src = sorted((root / "audio").iterdir())[0]
@@ -489,3 +490,19 @@ def test_one_hour_file_runs_in_bounded_memory(tmp_path, tiny_ctc_checkpoint):
     assert ok == "True"
     assert 3000.0 < float(last_word_end) <= 3600.0  # the whole hour was transcribed
     assert float(grew_mb) < decoded_mb / 2, f"peak RSS grew {grew_mb} MB (the decoded file is {decoded_mb:.0f} MB)"
+
+
+def test_recipe_smoke(tmp_path):
+    """`zoo train asr-wav2vec2-bert --tiny` trains, saves an HF checkpoint with its vocabulary, and scores it."""
+    import json
+
+    from zoo.cli import main
+
+    data_dir("speechocean762-train")
+    out = tmp_path / "ckpt"
+    assert main(["train", "asr-wav2vec2-bert", "--tiny", "--out", str(out), "--no-registry"]) == 0
+    for name in ("model.safetensors", "config.json", "vocab.json", "preprocessor_config.json", "training_summary.json"):
+        assert (out / name).exists(), name
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert set(summary["heldout"]) >= {"speechocean762"}
+    assert {"wer", "cer", "wer_greedy"} <= set(summary["heldout"]["speechocean762"])

@@ -31,6 +31,14 @@ def test_asr_plugin_and_task_conform():
     assert report.ok and "task-contract" in {c.name for c in report.checks}
 
 
+def test_asr_bundled_model_conforms():
+    """asr-wav2vec2-bert (the task default) passes every model check: batches, errors, devices, results."""
+    report = check_plugin("asr", models=["asr-wav2vec2-bert"])
+    failed = [(c.name, c.detail) for c in report.checks if c.status == "failed"]
+    assert report.ok, failed
+    assert {c.name for c in report.checks} == set(CHECKS)
+
+
 def test_kws_models_belong_to_the_kws_plugin():
     """Registry entries built by a plugin's architecture count as its models."""
     assert "kws-wav2vec2" in plugin_models("kws")
