@@ -6,8 +6,10 @@ Two kinds of network serve it (``net.kind``):
   and ``net.decode(log_probs) -> (text, [Word])``, with ``net.frame_samples``.
   Long audio is cut by :func:`.chunking.plan_chunks` into overlapping windows;
   the kept frames of every window are concatenated and decoded once.
-- ``"seq2seq"``: ``net.transcribe(waveforms, lengths, sample_rate) -> [(text,
-  [Word])]`` on windows of at most ``net.window_s`` seconds, laid end to end.
+- ``"seq2seq"`` (also any net without ``kind``, e.g. third-party plugins):
+  ``net.transcribe(waveforms, lengths, sample_rate) -> [(text, [Word])]`` on
+  windows of at most ``net.window_s`` seconds laid end to end (the whole input
+  when the net has no ``window_s``).
 
 Files longer than ``stream_s`` (a card param, default 120 s) are never decoded
 whole: each window is read from disk (seeking) when its batch runs, so a
@@ -74,12 +76,13 @@ class SpeechRecognition(Task):
     def preprocess(self, model: Any, item: Any) -> list[Chunk]:
         net, rate = model.net, model.card.sample_rate
         total = item.num_samples
-        if net.kind == "ctc":
+        if _kind(net) == "ctc":
             chunk = int(float(model.card.params.get("chunk_s", 20.0)) * rate)
             context = int(float(model.card.params.get("context_s", 2.0)) * rate)
             spans = plan_chunks(total, chunk, context, align=net.frame_samples)
         else:
-            spans = plan_chunks(total, int(net.window_s * rate), 0)
+            window_s = getattr(net, "window_s", None)
+            spans = plan_chunks(total, int(window_s * rate) if window_s else max(total, 1), 0)
         wav = None if isinstance(item, LongAudio) else item.mono()
         minimum = int(MIN_SAMPLES_S * rate)
         chunks = []
@@ -95,13 +98,13 @@ class SpeechRecognition(Task):
 
     def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> list[Any]:
         net = model.net
-        if net.kind == "ctc":
+        if _kind(net) == "ctc":
             return net.log_probs(batch["inputs"], batch["lengths"])
         return list(net.transcribe(batch["inputs"], batch["lengths"], model.card.sample_rate))
 
     def postprocess(self, model: Any, item: Any, chunks: Sequence[Chunk], outputs: Sequence[Any]) -> Transcript:
         net, rate = model.net, model.card.sample_rate
-        if net.kind == "ctc":
+        if _kind(net) == "ctc":
             kept = [_kept_frames(lp, c.meta["span"], net.frame_samples) for c, lp in zip(chunks, outputs)]
             text, words = net.decode(torch.cat(kept) if kept else torch.zeros(0, 1))
         else:
@@ -113,6 +116,10 @@ class SpeechRecognition(Task):
                 words += [Word(w.text, w.start_s + offset, w.end_s + offset, w.score) for w in chunk_words]
             text = " ".join(texts)
         return Transcript(source=item.source, text=text.strip(), words=tuple(words), language="en")
+
+
+def _kind(net: Any) -> str:
+    return getattr(net, "kind", "seq2seq")
 
 
 def _pad_to(x: torch.Tensor, n: int) -> torch.Tensor:
