@@ -89,7 +89,7 @@ def run_quality(job: QualityJob, cfg: BenchConfig) -> list[dict[str, Any]]:
             **({"params": dict(job.params)} if job.params else {}),
             "seconds": round(time.perf_counter() - t0, 2),
             "metrics": values,
-            "claims": compare_with_card(values, card.metrics.get(job.dataset, {})),
+            "claims": compare_with_card(values, card.metrics.get(job.dataset, {}), params_suffix(job.params)),
         }
         if job.int8 and model.device.type == "cpu":
             row["int8"] = _int8_change(card.name, examples, metrics, values, job.params)
@@ -119,13 +119,23 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def compare_with_card(measured: dict[str, Any], claimed: dict[str, Any]) -> dict[str, Any]:
+def params_suffix(params: dict[str, Any]) -> str:
+    """``{decoder: greedy}`` -> ``"_greedy"``: how a card names metrics measured with those params."""
+    return "".join(f"_{v}" for v in params.values())
+
+
+def compare_with_card(measured: dict[str, Any], claimed: dict[str, Any], suffix: str = "") -> dict[str, Any]:
     """For each claimed metric also measured: the difference and whether it is beyond noise.
 
     Noise is two standard errors when the metric reports ``<name>_stderr``, else 0.01.
+    A job run with card params compares against the claims named ``<metric>_<value>``
+    (``decoder: greedy`` -> ``wer_greedy``); ``suffix`` is that ``_<value>`` part.
     """
     out = {}
-    for key, claim in claimed.items():
+    for full_key, claim in claimed.items():
+        if suffix and not full_key.endswith(suffix):
+            continue
+        key = full_key[: -len(suffix)] if suffix else full_key
         if key not in measured or not isinstance(claim, (int, float)) or isinstance(claim, bool):
             continue
         diff = float(measured[key]) - float(claim)

@@ -169,8 +169,12 @@ def download_librispeech(dest: str | Path, subset: str = "test-clean") -> Path:
         from tqdm.auto import tqdm
 
         with urllib.request.urlopen(LIBRISPEECH_URL.format(subset=subset)) as resp, open(archive, "wb") as out:
-            bar = tqdm(total=int(resp.headers.get("Content-Length", 0)) or None, unit="B", unit_scale=True,
-                       desc=f"LibriSpeech {subset}")
+            bar = tqdm(
+                total=int(resp.headers.get("Content-Length", 0)) or None,
+                unit="B",
+                unit_scale=True,
+                desc=f"LibriSpeech {subset}",
+            )
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
                 bar.update(len(chunk))

@@ -551,8 +551,9 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 
-def tune_decoder(checkpoint: Path, held: dict[str, list[Utterance]], lm_weights: list[float],
-                 word_scores: list[float]) -> list[dict]:
+def tune_decoder(
+    checkpoint: Path, held: dict[str, list[Utterance]], lm_weights: list[float], word_scores: list[float]
+) -> list[dict]:
     """WER of beam search + LM over a grid of (lm_weight, word_score), acoustic scores computed once.
 
     The grid is scored on the held-out sets, so the chosen point carries a
