@@ -508,3 +508,14 @@ def test_recipe_smoke(tmp_path):
     summary = json.loads((out / "training_summary.json").read_text())
     assert set(summary["heldout"]) >= {"speechocean762"}
     assert {"wer", "cer", "wer_greedy"} <= set(summary["heldout"]["speechocean762"])
+
+
+def test_word_timing_tolerates_a_final_token_stamped_past_the_end():
+    """flashlight can stamp the last token at frame T (one past the end): it is clamped, not an IndexError."""
+    from zoo_plugins.asr.decoders import words_from_frames
+
+    vocab = CTCVocab.from_vocab({t: i for i, t in enumerate(VOCAB)})
+    index = {c: i for i, c in enumerate(VOCAB)}
+    probs = torch.full((4, len(VOCAB)), 0.5)
+    text, words = words_from_frames(vocab, [index["o"], index["k"]], [2, 4], probs, 0.04)
+    assert text == "ok" and words[0].end_s == pytest.approx(0.16)

@@ -72,7 +72,10 @@ def words_from_frames(
         span.clear()
         scores.clear()
 
+    last = (probs.shape[0] - 1) if probs is not None else None
     for tok, t in zip(tokens, frames):
+        if last is not None:
+            t = min(int(t), last)  # flashlight may stamp the final token one step past the end
         c = vocab.char(int(tok))
         if c == " " or c == "":
             flush()

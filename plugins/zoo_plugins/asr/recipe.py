@@ -489,7 +489,7 @@ def write_card(cfg: RecipeConfig, summary: dict) -> None:
             "steps": summary["steps_done"],
             "hours_of_audio_seen": summary["hours_of_audio_seen"],
             "seed": cfg.seed,
-            "recipe": cfg.command,
+            "recipe": summary.get("recipe", cfg.command),
             "data": summary["data"],
         },
     )
