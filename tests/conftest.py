@@ -18,6 +18,19 @@ def data_dir(name: str) -> Path:
     return shared_data(name)
 
 
+def populate_hf_cache(cache: Path, repo_id: str, src: Path, revision: str) -> None:
+    """Lay out a Hugging Face hub cache snapshot by hand, as huggingface_hub would."""
+    import shutil
+
+    repo_dir = cache / f"models--{repo_id.replace('/', '--')}"
+    snap = repo_dir / "snapshots" / revision
+    snap.mkdir(parents=True)
+    for f in src.iterdir():
+        shutil.copy(f, snap / f.name)
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(revision)
+
+
 @pytest.fixture(scope="session")
 def tiny_kws_checkpoint(tmp_path_factory) -> Path:
     """A randomly initialised 1-layer Wav2Vec2-BERT classifier saved as safetensors."""

@@ -20,7 +20,7 @@ import zoo
 from zoo.registry import ModelCard
 from zoo.results import Transcript
 
-from .conftest import data_dir
+from .conftest import data_dir, populate_hf_cache
 
 SR = 16000
 
@@ -415,18 +415,6 @@ def test_whisper_runs_long_audio_as_consecutive_30s_windows(tiny_whisper_checkpo
         assert 0 <= w.start_s <= w.end_s <= 70.0
 
 
-def _populate_hf_cache(cache: Path, repo_id: str, src: Path, revision: str) -> None:
-    import shutil
-
-    repo_dir = cache / f"models--{repo_id.replace('/', '--')}"
-    snap = repo_dir / "snapshots" / revision
-    snap.mkdir(parents=True)
-    for f in src.iterdir():
-        shutil.copy(f, snap / f.name)
-    (repo_dir / "refs").mkdir(exist_ok=True)
-    (repo_dir / "refs" / "main").write_text(revision)
-
-
 def test_hub_entries_load_offline_from_a_local_hf_cache(tmp_path, tiny_ctc_checkpoint, tiny_whisper_checkpoint):
     """The real registry entries (pinned revisions) load through huggingface_hub's cache with HF_HUB_OFFLINE=1."""
     import os
@@ -436,7 +424,7 @@ def test_hub_entries_load_offline_from_a_local_hf_cache(tmp_path, tiny_ctc_check
     hub = tmp_path / "hf" / "hub"
     for name, src in (("asr-wav2vec2-base-960h", tiny_ctc_checkpoint), ("asr-whisper-tiny", tiny_whisper_checkpoint)):
         card = zoo.info(name)
-        _populate_hf_cache(hub, card.weights["hf"], src, card.weights["revision"])
+        populate_hf_cache(hub, card.weights["hf"], src, card.weights["revision"])
     code = (
         "import zoo, numpy as np\n"
         "x = (0.1 * np.random.default_rng(0).standard_normal(32000)).astype('float32')\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,8 @@ import torch
 from zoo import UnsafeWeightsError, WeightsError
 from zoo.registry import card_from_entry
 from zoo.weights import resolve
+
+from .conftest import populate_hf_cache
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
@@ -39,17 +40,6 @@ def test_pickle_checkpoints_are_refused(tiny_entry, tmp_path):
         resolve(card)
 
 
-def _populate_hf_cache(cache: Path, repo_id: str, src: Path, revision: str) -> None:
-    """Lay out a Hugging Face hub cache snapshot by hand, as huggingface_hub would."""
-    repo_dir = cache / f"models--{repo_id.replace('/', '--')}"
-    snap = repo_dir / "snapshots" / revision
-    snap.mkdir(parents=True)
-    for f in src.iterdir():
-        shutil.copy(f, snap / f.name)
-    (repo_dir / "refs").mkdir()
-    (repo_dir / "refs" / "main").write_text(revision)
-
-
 def _run_offline(code: str, hf_home: Path, registry: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", ZOO_REGISTRY=str(registry))
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
@@ -67,7 +57,7 @@ def _hub_registry(tmp_path: Path, tiny_entry: dict, repo_id: str) -> Path:
 def test_hub_source_loads_from_local_cache_offline(tmp_path, tiny_entry, tiny_kws_checkpoint):
     """The real hub code path (snapshot_download at a pinned revision) runs offline from the cache."""
     hf_home = tmp_path / "hf"
-    _populate_hf_cache(hf_home / "hub", "zoo-test/tiny-kws", tiny_kws_checkpoint, REVISION)
+    populate_hf_cache(hf_home / "hub", "zoo-test/tiny-kws", tiny_kws_checkpoint, REVISION)
     registry = _hub_registry(tmp_path, tiny_entry, "zoo-test/tiny-kws")
     code = (
         "import zoo, numpy as np\n"

@@ -256,8 +256,11 @@ def pocketsphinx_ngram():
 
 def lm_logprob(words: Sequence[str]) -> float:
     """Natural-log P(words[-1] | words[:-1]) under the pocketsphinx trigram (OOV: a floor)."""
-    m = pocketsphinx_ngram()
-    raw = m.prob(list(reversed(words)))
+    return _natural_log(pocketsphinx_ngram().prob(list(reversed(words))))
+
+
+def _natural_log(raw: int) -> float:
+    """A pocketsphinx score (log base 1.0001) as a natural log; unknown words get :data:`OOV_LOGPROB`."""
     return OOV_LOGPROB if raw <= _LOG_ZERO else raw * _LOG_BASE
 
 
@@ -318,8 +321,7 @@ class PocketsphinxLM(_lm_base()):  # type: ignore[misc]
         key = (*hist, word)
         value = self.cache.get(key)
         if value is None:
-            raw = self.model.prob([word, *reversed(hist)])
-            value = OOV_LOGPROB if raw <= _LOG_ZERO else raw * _LOG_BASE
+            value = _natural_log(self.model.prob([word, *reversed(hist)]))
             if len(self.cache) > 1_000_000:
                 self.cache.clear()
             self.cache[key] = value

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from zoo import audio as zaudio
+from zoo.train.augment import reverb
 
 from .data import HELDOUT_SPEAKERS, Utterance, arctic_split, read_corpus, speaker_split
 from .text import CHARS
@@ -239,7 +240,7 @@ class Augmenter:
             x = torch.nn.functional.interpolate(x[None, None], size=n, mode="linear", align_corners=False)[0, 0]
         x = x / (x.abs().max() + 1e-8) * 10 ** (self.rng.uniform(-25, -1) / 20)
         if self.rng.random() < self.cfg.reverb_prob:
-            x = _reverb(x, self.rng, self.g)
+            x = reverb(x, SR, self.rng, self.g)
         if self.rng.random() < self.cfg.noise_prob:
             rms = x.pow(2).mean().sqrt() + 1e-8
             x = x + self._noise(x.numel()) * rms * 10 ** (-self.rng.uniform(0, 30) / 20)
@@ -265,18 +266,6 @@ class Augmenter:
                 waves.append(self._empty(max(w.numel() for w in waves)).clamp(-1, 1))
                 texts.append("")
         return waves, texts
-
-
-def _reverb(x: torch.Tensor, rng: random.Random, g: torch.Generator) -> torch.Tensor:
-    rt60 = rng.uniform(0.1, 0.6)
-    n = int(0.3 * SR)
-    t = torch.arange(n) / SR
-    ir = torch.randn(n, generator=g) * torch.exp(-6.9 * t / rt60)
-    ir[0] = 1.0
-    ir = ir / ir.norm()
-    size = 1 << (x.numel() + n - 1).bit_length()  # a power of two: fast FFT
-    y = torch.fft.irfft(torch.fft.rfft(x, size) * torch.fft.rfft(ir, size), size)[: x.numel()]
-    return y * (x.abs().max() / (y.abs().max() + 1e-8))
 
 
 def encode(text: str) -> list[int]:

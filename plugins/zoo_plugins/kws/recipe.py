@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from zoo import audio as zaudio
+from zoo.train.augment import reverb
 
 from .data import Example, speaker_split, speech_commands
 from .task import KEYWORDS, LABELS
@@ -260,7 +261,7 @@ class Augmenter:
         peak = float(x.abs().max()) + 1e-8
         x = x / peak * 10 ** (self.rng.uniform(-30, 0) / 20)
         if self.rng.random() < self.cfg.reverb_prob:
-            x = _reverb(x, self.rng, self.g)
+            x = reverb(x, SR, self.rng, self.g)
         if self.rng.random() < self.cfg.noise_prob:
             speech_rms = x.pow(2).mean().sqrt() + 1e-8
             snr = self.rng.uniform(0, 25)
@@ -282,17 +283,6 @@ def _fit(clip: torch.Tensor, n: int, rng: random.Random) -> torch.Tensor:
     start = rng.randrange(0, n - clip.numel() + 1)
     out[start : start + clip.numel()] = clip
     return out
-
-
-def _reverb(x: torch.Tensor, rng: random.Random, g: torch.Generator) -> torch.Tensor:
-    rt60 = rng.uniform(0.1, 0.6)
-    n = int(0.3 * SR)
-    t = torch.arange(n) / SR
-    ir = torch.randn(n, generator=g) * torch.exp(-6.9 * t / rt60)
-    ir[0] = 1.0
-    ir = ir / ir.norm()
-    y = torch.fft.irfft(torch.fft.rfft(x, 2 * SR) * torch.fft.rfft(ir, 2 * SR), 2 * SR)[: x.numel()]
-    return y * (x.abs().max() / (y.abs().max() + 1e-8))
 
 
 # ---------------------------------------------------------------- model
