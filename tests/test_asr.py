@@ -507,3 +507,40 @@ def test_word_timing_tolerates_a_final_token_stamped_past_the_end():
     probs = torch.full((4, len(VOCAB)), 0.5)
     text, words = words_from_frames(vocab, [index["o"], index["k"]], [2, 4], probs, 0.04)
     assert text == "ok" and words[0].end_s == pytest.approx(0.16)
+
+
+# ------------------------------------------------------------------ forced alignment
+def _spiky_log_probs(spikes: list[tuple[int, str]], frames: int) -> torch.Tensor:
+    """Blank everywhere except one confident token per (frame, char)."""
+    index = {c: i for i, c in enumerate(VOCAB)}
+    lp = torch.full((frames, len(VOCAB)), -20.0)
+    lp[:, 0] = 0.0
+    for frame, ch in spikes:
+        lp[frame] = -20.0
+        lp[frame, index[ch]] = 0.0
+    return lp
+
+
+def test_align_words_places_known_words_where_the_tokens_are():
+    from zoo_plugins.asr.align import align_words
+
+    vocab = CTCVocab.from_vocab({t: i for i, t in enumerate(VOCAB)})
+    spikes = [(10, "g"), (12, "o"), (14, "|"), (30, "u"), (31, "p"), (40, "|"), (50, "o"), (52, "n")]
+    words = align_words(_spiky_log_probs(spikes, 60), "go up on", vocab, frame_s=0.04)
+    assert [w.text for w in words] == ["go", "up", "on"]
+    assert [(w.start_s, w.end_s) for w in words] == [(0.4, 0.52), (1.2, 1.28), (2.0, 2.12)]
+    assert all(w.score > 0.99 for w in words)
+    # a transcript that does not fit the frames, or has characters the vocabulary lacks, gives no words
+    assert align_words(_spiky_log_probs(spikes, 60)[:5], "go up on", vocab, 0.04) == []
+    assert align_words(_spiky_log_probs(spikes, 60), "go up 0n", vocab, 0.04) == []
+
+
+def test_mined_word_cut_rejects_words_aligned_into_silence():
+    from zoo_plugins.kws.mining import cut
+
+    wav = torch.zeros(3 * 16000)
+    wav[16000:24000] = 0.3 * torch.sin(torch.arange(8000) * 0.2)  # "speech" from 1.0 to 1.5 s
+    clip = cut(wav, 1.05, 1.45)
+    assert clip is not None and 0.5 < clip.numel() / 16000 <= 1.0
+    assert clip[0].abs() < 1e-3 and clip[-1].abs() < 1e-3  # faded in and out
+    assert cut(wav, 0.1, 0.4) is None  # placed in the leading silence

@@ -144,3 +144,42 @@ def test_recipe_smoke(tmp_path):
     out = tmp_path / "ckpt"
     assert main(["train", "kws-wav2vec2", "--tiny", "--out", str(out), "--no-registry"]) == 0
     assert (out / "model.safetensors").exists() and (out / "training_summary.json").exists()
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
+def test_recipe_encoder_from_a_ctc_checkpoint(tmp_path):
+    """`--encoder-from` takes a CTC model's encoder and frame stride; the result loads and classifies."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+    from zoo_plugins.asr.recipe import RecipeConfig as AsrConfig
+    from zoo_plugins.asr.recipe import build_model, save_tokenizer
+
+    data_dir("speech-commands-noise")
+    from zoo.cli import main
+
+    torch.manual_seed(0)
+    asr = tmp_path / "asr"
+    build_model(AsrConfig.tiny(), stride=4).save_pretrained(asr, safe_serialization=True)
+    save_tokenizer(asr, stride=4)
+    out = tmp_path / "kws"
+    argv = ["train", "kws-wav2vec2", "--tiny", "--encoder-from", str(asr), "--steps", "2", "--out", str(out)]
+    assert main([*argv, "--no-registry"]) == 0
+    assert json.loads((out / "preprocessor_config.json").read_text())["stride"] == 4
+    ctc, kws = load_file(asr / "model.safetensors"), load_file(out / "model.safetensors")
+    encoder = [k for k in ctc if k.startswith("wav2vec2_bert.")]
+    assert encoder and all(kws[k].shape == ctc[k].shape for k in encoder)
+    assert "lm_head.weight" not in kws and kws["classifier.weight"].shape[0] == len(LABELS)
+    card = zoo.ModelCard(
+        name="kws-from-ctc",
+        task="keyword-spotting",
+        architecture="hf-audio-classifier",
+        weights={"path": str(out)},
+        sample_rate=16000,
+        license="-",
+        provenance={"recipe": "test"},
+        labels=tuple(LABELS),
+    )
+    result = zoo.from_card(card, device="cpu")(np.zeros(16000, dtype=np.float32))
+    assert result.ok and result.label in LABELS

@@ -24,7 +24,10 @@ def update_card(
     provenance: Mapping[str, Any] | None = None,
     path: Path | None = None,
 ) -> None:
-    """Merge ``metrics`` (per dataset) and ``provenance`` into entry ``name`` of the registry file."""
+    """Merge ``metrics`` (per dataset) and ``provenance`` into entry ``name`` of the registry file.
+
+    A provenance value of ``None`` removes that key.
+    """
     path = path or registry_path()
     data = yaml.safe_load(path.read_text()) or {}
     if name not in data:
@@ -35,6 +38,11 @@ def update_card(
         for dataset, values in metrics.items():
             entry["metrics"][dataset] = dict(values)
     if provenance:
-        entry.setdefault("provenance", {}).update(provenance)
+        prov = entry.setdefault("provenance", {})
+        for key, value in provenance.items():
+            if value is None:  # a key that no longer applies (e.g. a stage the new recipe does not have)
+                prov.pop(key, None)
+            else:
+                prov[key] = value
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
     path.write_text(HEADER + text)

@@ -1,4 +1,12 @@
-"""Train ``kws-wav2vec2`` from scratch: ``zoo train kws-wav2vec2 [--tiny] [--steps N] [--device D]``.
+"""Train ``kws-wav2vec2``: ``zoo train kws-wav2vec2 [--tiny] [--steps N] [--device D]``.
+
+Model: ``Wav2Vec2BertForSequenceClassification`` whose conformer encoder starts
+from the zoo's own speech recogniser (``asr-wav2vec2-bert``, trained here with
+CTC on about 4 h of real read speech plus synthetic speech), with a fresh
+classification head; every weight is then fine-tuned. The encoder has already
+learned phonetic features from many real voices, which is what keyword
+spotting on unseen speakers needs. ``--encoder-from none`` trains the smaller
+4-layer model from scratch instead.
 
 Data (all read in place; nothing is copied into the repo):
 
@@ -44,6 +52,7 @@ __all__ = ["RecipeConfig", "main", "train"]
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
+ASR_ENCODER = HERE.parent / "asr" / "checkpoints" / "asr-wav2vec2-bert"
 SR = 16000
 UNKNOWN_WORDS = (
     "bed",
@@ -108,10 +117,10 @@ class RecipeConfig:
     out_dir: str = str(HERE / "checkpoints" / "kws-wav2vec2")
     cache_dir: str = str(Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo")) / "kws")
     seed: int = 0
-    steps: int = 4000
+    steps: int = 6500
     batch_size: int = 64
-    lr: float = 2e-3
-    warmup: int = 300
+    lr: float = 1e-3
+    warmup: int = 200
     weight_decay: float = 0.05
     hidden_size: int = 144
     layers: int = 4
@@ -119,7 +128,16 @@ class RecipeConfig:
     ffn: int = 576
     voices_per_keyword: int = 300
     voices_per_unknown: int = 40
-    real_fraction: float = 0.4
+    real_fraction: float = 0.5
+    #: share of draws from words force-aligned out of read speech (see .mining), where a class has any
+    mined_fraction: float = 0.0
+    #: the CTC checkpoint that aligns the mined words (None: the one in encoder_from)
+    mine_with: str | None = None
+    #: transcribed corpora (folders under data_root) to mine words from, and how many `_unknown_` words to keep
+    mine_corpora: tuple[str, ...] = ("speechocean762-train", "cathy")
+    mined_unknown: int = 3000
+    #: keep only mined clips this zoo model labels as their class (None: keep all)
+    mined_filter: str | None = "kws-speech-embedding"
     noise_prob: float = 0.8
     reverb_prob: float = 0.25
     device: str = "cpu"
@@ -130,6 +148,10 @@ class RecipeConfig:
     distill_temperature: float = 2.0
     #: warm start from this HF checkpoint directory instead of random init
     init_from: str | None = None
+    #: take the encoder (not the head) from this Wav2Vec2-BERT checkpoint, e.g. the zoo's own ASR model
+    encoder_from: str | None = str(ASR_ENCODER)
+    #: print held-out accuracy every N steps (monitoring only; the last step is what is saved)
+    eval_every: int = 0
     update_registry: bool = True
     #: the command line that ran this recipe (recorded in the card)
     command: str = "zoo train kws-wav2vec2"
@@ -147,6 +169,8 @@ class RecipeConfig:
             voices_per_keyword=2,
             voices_per_unknown=1,
             warmup=2,
+            encoder_from=None,
+            mine_corpora=(),
             update_registry=False,
         )
 
@@ -171,11 +195,15 @@ class Pools:
     def __init__(self) -> None:
         self.real: dict[str, list[torch.Tensor]] = {label: [] for label in LABELS}
         self.tts: dict[str, list[torch.Tensor]] = {label: [] for label in LABELS}
+        self.mined: dict[str, list[torch.Tensor]] = {label: [] for label in LABELS}
         self.noise: list[torch.Tensor] = []
         self.silence_rms_db: tuple[float, float] = (-60.0, -25.0)
 
     def counts(self) -> dict[str, dict[str, int]]:
-        return {label: {"real": len(self.real[label]), "tts": len(self.tts[label])} for label in LABELS}
+        return {
+            label: {"real": len(self.real[label]), "mined": len(self.mined[label]), "tts": len(self.tts[label])}
+            for label in LABELS
+        }
 
 
 def build_pools(cfg: RecipeConfig, train_dev: list[Example], rng: random.Random) -> Pools:
@@ -209,6 +237,16 @@ def build_pools(cfg: RecipeConfig, train_dev: list[Example], rng: random.Random)
     extra_paths += [(e.label, e.path) for e in train_dev]
     for (label, _), clip in zip(extra_paths, _load_many([p for _, p in extra_paths], "real clips")):
         pools.real[label].append(clip)
+    # real words force-aligned out of transcribed read speech
+    if cfg.mined_fraction > 0 and cfg.mine_corpora and (cfg.mine_with or cfg.encoder_from):
+        from .mining import filter_by_teacher, mine, mined_pools
+
+        asr = Path(cfg.mine_with or cfg.encoder_from)
+        rows = mine([root / c for c in cfg.mine_corpora], asr, cache)
+        mined = mined_pools(rows, KEYWORDS, cfg.mined_unknown, cfg.seed)
+        if cfg.mined_filter:
+            mined = filter_by_teacher(mined, cfg.mined_filter)
+        pools.mined.update(mined)
     # background noise; silence levels from the real silence clips we train on
     pools.noise = [_load_clip(str(f)) for f in sorted((root / "speech-commands-noise").glob("*.flac"))]
     if not pools.noise:
@@ -254,9 +292,12 @@ class Augmenter:
         return self._noise(SR) * 10 ** (self.rng.uniform(lo, hi) / 20)
 
     def _speech(self, label: str) -> torch.Tensor:
-        real, tts = self.pools.real[label], self.pools.tts[label]
-        use_real = real and (not tts or self.rng.random() < self.cfg.real_fraction)
-        clip = self.rng.choice(real if use_real else tts)
+        real, tts, mined = self.pools.real[label], self.pools.tts[label], self.pools.mined[label]
+        if mined and self.rng.random() < self.cfg.mined_fraction:
+            clip = self.rng.choice(mined)
+        else:
+            use_real = real and (not tts or self.rng.random() < self.cfg.real_fraction)
+            clip = self.rng.choice(real if use_real else tts)
         x = _fit(clip, SR, self.rng)
         peak = float(x.abs().max()) + 1e-8
         x = x / peak * 10 ** (self.rng.uniform(-30, 0) / 20)
@@ -318,6 +359,22 @@ def build_model(cfg: RecipeConfig):
     return Wav2Vec2BertForSequenceClassification(config)
 
 
+def encoder_model(cfg: RecipeConfig):
+    """A classifier whose encoder comes from ``cfg.encoder_from`` (any Wav2Vec2-BERT checkpoint, e.g. CTC)."""
+    from transformers import Wav2Vec2BertForSequenceClassification
+
+    return Wav2Vec2BertForSequenceClassification.from_pretrained(
+        cfg.encoder_from,
+        dtype=torch.float32,
+        use_safetensors=True,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+        classifier_proj_size=cfg.hidden_size,
+        final_dropout=0.1,
+    )
+
+
 # ------------------------------------------------------------- training
 def prepare(cfg: RecipeConfig) -> tuple[Pools, Augmenter, list[Example]]:
     """Seed everything, split the dev clips by speaker, load the pools; return them with the held-out half."""
@@ -340,18 +397,23 @@ def train(cfg: RecipeConfig) -> dict:
     from tqdm.auto import tqdm
     from transformers import SeamlessM4TFeatureExtractor
 
-    from zoo.features import FbankFrontend
+    from zoo.features import FbankFrontend, HFAudioInput
 
     t0 = time.time()
     pools, aug, heldout = prepare(cfg)
     device = torch.device(cfg.device)
     stage1 = None
+    stride = 2
     if cfg.init_from:
         from transformers import Wav2Vec2BertForSequenceClassification
 
         prev = Path(cfg.init_from) / "training_summary.json"
         stage1 = json.loads(prev.read_text()) if prev.exists() else None
         model = Wav2Vec2BertForSequenceClassification.from_pretrained(cfg.init_from, dtype=torch.float32).to(device)
+        stride = HFAudioInput.for_checkpoint(cfg.init_from).stride
+    elif cfg.encoder_from:
+        model = encoder_model(cfg).to(device)
+        stride = HFAudioInput.for_checkpoint(cfg.encoder_from).stride
     else:
         model = build_model(cfg).to(device)
     teacher = None
@@ -360,7 +422,7 @@ def train(cfg: RecipeConfig) -> dict:
 
         teacher = zoo.load(cfg.teacher, device="cpu").net
         assert tuple(teacher.labels) == LABELS, "teacher labels must be the Speech Commands set in order"
-    frontend = FbankFrontend().to(device)
+    frontend = FbankFrontend(stride=stride).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -391,12 +453,15 @@ def train(cfg: RecipeConfig) -> dict:
         value = loss.item()
         ema = value if ema is None else 0.98 * ema + 0.02 * value
         bar.set_postfix(loss=f"{ema:.3f}", lr=f"{sched.get_last_lr()[0]:.1e}")
+        if cfg.eval_every and heldout and (bar.n + 1) % cfg.eval_every == 0:
+            acc = _quick_accuracy(model, frontend, heldout, device)
+            bar.write(f"step {bar.n + 1}: held-out accuracy {acc:.4f} (monitoring only)")
     train_s = time.time() - t0
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
     model.half().save_pretrained(out, safe_serialization=True)
-    SeamlessM4TFeatureExtractor(return_attention_mask=True).save_pretrained(out)
+    SeamlessM4TFeatureExtractor(return_attention_mask=True, stride=stride).save_pretrained(out)
     hardware = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
@@ -419,44 +484,94 @@ def train(cfg: RecipeConfig) -> dict:
     }
     if heldout:
         summary["heldout"] = evaluate(out, heldout, cfg)
-    if stage1:
+    if cfg.init_from or cfg.teacher or cfg.encoder_from:
         summary["stages"] = _stages(cfg, summary, stage1)
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if cfg.update_registry and heldout:
-        from zoo.train.card import update_card
-
-        update_card(
-            cfg.name,
-            metrics={
-                "speech-commands-dev-heldout": {
-                    "accuracy": summary["heldout"]["accuracy"],
-                    "clips": len(heldout),
-                    "speakers": summary["heldout_speakers"],
-                    "split": "speaker_split(speech-commands-dev, 0.5)[1]",
-                }
-            },
-            provenance={
-                "train_seconds": summary["train_seconds"],
-                "hardware": hardware,
-                "parameters": n_params,
-                "steps": cfg.steps,
-                "seed": cfg.seed,
-                **_stages(cfg, summary, stage1),
-            },
-        )
+        write_card(cfg, summary, heldout)
     return summary
+
+
+def write_card(cfg: RecipeConfig, summary: dict, heldout: list[Example]) -> None:
+    """Held-out accuracy and provenance from ``summary`` into the registry card."""
+    from zoo.train.card import update_card
+
+    stale = ("teacher", "init_from", "encoder_from", "stage1", "stage1_checkpoint", "train_seconds_total")
+    provenance: dict = dict.fromkeys(stale)  # None removes what an earlier recipe wrote
+    provenance |= {k: summary[k] for k in ("train_seconds", "hardware", "parameters") if k in summary}
+    provenance |= {"steps": summary["config"]["steps"], "seed": summary["config"]["seed"], "recipe": summary["recipe"]}
+    update_card(
+        cfg.name,
+        metrics={
+            "speech-commands-dev-heldout": {
+                "accuracy": summary["heldout"]["accuracy"],
+                "clips": len(heldout),
+                "speakers": summary["heldout_speakers"],
+                "split": "speaker_split(speech-commands-dev, 0.5)[1]",
+            }
+        },
+        provenance=provenance | (summary.get("stages") or _starts(summary["config"])),
+    )
+
+
+def eval_only(cfg: RecipeConfig) -> dict:
+    """Re-measure the checkpoint in ``cfg.out_dir`` on the held-out speakers; refresh its summary and card."""
+    out = Path(cfg.out_dir)
+    summary = json.loads((out / "training_summary.json").read_text())
+    dev_root = Path(cfg.data_root) / "speech-commands-dev"
+    if not dev_root.is_dir():
+        raise SystemExit(f"no held-out data: {dev_root} is missing (pass --data)")
+    heldout = speaker_split(speech_commands(dev_root), 0.5)[1]
+    summary["heldout"] = evaluate(out, heldout, cfg)
+    summary["heldout_speakers"] = len({e.speaker for e in heldout})
+    (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if cfg.update_registry:
+        write_card(cfg, summary, heldout)
+    return summary
+
+
+@torch.no_grad()
+def _quick_accuracy(model, frontend, examples: list[Example], device: torch.device) -> float:
+    """Held-out accuracy on centre-cropped 1 s clips, straight through the model (for the training log)."""
+    model.eval()
+    correct = 0
+    for i in range(0, len(examples), 64):
+        part = examples[i : i + 64]
+        x = torch.stack([_centre(_load_clip(e.path)) for e in part]).to(device)
+        feats, mask = frontend(x, torch.full((len(part),), SR, device=device))
+        pred = model(input_features=feats, attention_mask=mask.long()).logits.argmax(-1).tolist()
+        correct += sum(LABELS[p] == e.label for p, e in zip(pred, part))
+    model.train()
+    return correct / len(examples)
+
+
+def _centre(clip: torch.Tensor) -> torch.Tensor:
+    if clip.numel() >= SR:
+        start = (clip.numel() - SR) // 2
+        return clip[start : start + SR]
+    return torch.nn.functional.pad(clip, (0, SR - clip.numel()))
 
 
 def _stages(cfg: RecipeConfig, summary: dict, before: dict | None) -> dict:
     """Provenance of a warm-started or distilled run: what it started from and the total time."""
-    if not (cfg.init_from or cfg.teacher):
+    if not (cfg.init_from or cfg.teacher or cfg.encoder_from):
         return {}
-    out: dict = {"teacher": cfg.teacher, "init_from": _rel(cfg.init_from), "recipe": cfg.command}
+    out: dict = {
+        "teacher": cfg.teacher,
+        "init_from": _rel(cfg.init_from),
+        "encoder_from": _rel(cfg.encoder_from),
+        "recipe": cfg.command,
+    }
     if before:
         out["stage1"] = {k: before.get(k) for k in ("train_seconds", "config")}
         out["stage1"]["config"] = {k: before["config"].get(k) for k in ("steps", "seed", "batch_size", "lr")}
         out["train_seconds_total"] = round(before.get("train_seconds", 0) + summary["train_seconds"], 1)
-    return out
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _starts(config: dict) -> dict:
+    """What a run started from, from its recorded config (summaries written before ``stages`` existed)."""
+    return {k: _rel(config[k]) for k in ("encoder_from", "init_from", "teacher") if config.get(k)}
 
 
 def _rel(path: str | None) -> str | None:
@@ -501,6 +616,7 @@ def main(argv: list[str] | None = None) -> dict:
     """``zoo train kws-wav2vec2`` entry point."""
     p = argparse.ArgumentParser(prog="zoo train kws-wav2vec2", description=__doc__.split("\n")[0])
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (CI)")
+    p.add_argument("--eval-only", action="store_true", help="re-measure the checkpoint in --out and update its card")
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)
@@ -511,6 +627,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-registry", action="store_true", help="do not write metrics into registry.yaml")
     p.add_argument("--teacher", help="distil from this zoo model's soft labels too (e.g. kws-speech-embedding)")
     p.add_argument("--init-from", help="warm start from this checkpoint directory")
+    p.add_argument(
+        "--encoder-from",
+        help="take the encoder from this Wav2Vec2-BERT checkpoint (default: the zoo's ASR model; 'none': from scratch)",
+    )
+    p.add_argument("--eval-every", type=int, help="log held-out accuracy every N steps (monitoring only)")
+    p.add_argument("--mined-fraction", type=float, help="share of draws from words aligned out of read speech")
+    p.add_argument("--mined-filter", help="zoo model that must agree with a mined clip's label ('none': keep all)")
     p.add_argument("--lr", type=float)
     p.add_argument("--warmup", type=int)
     p.add_argument("--real-fraction", type=float, help="share of keyword draws from real recordings")
@@ -526,6 +649,10 @@ def main(argv: list[str] | None = None) -> dict:
         "data_root",
         "teacher",
         "init_from",
+        "encoder_from",
+        "eval_every",
+        "mined_fraction",
+        "mined_filter",
         "lr",
         "warmup",
         "real_fraction",
@@ -535,8 +662,12 @@ def main(argv: list[str] | None = None) -> dict:
             setattr(cfg, key, value)
     if args.no_registry:
         cfg.update_registry = False
+    if cfg.encoder_from and cfg.encoder_from.lower() == "none":
+        cfg.encoder_from = None
+    if cfg.mined_filter and cfg.mined_filter.lower() == "none":
+        cfg.mined_filter = None
     cfg.command = " ".join(["zoo train kws-wav2vec2", *(argv if argv is not None else [])])
-    summary = train(cfg)
+    summary = eval_only(cfg) if args.eval_only else train(cfg)
     print(
         json.dumps(
             {k: summary[k] for k in ("parameters", "train_seconds", "hardware") if k in summary}
