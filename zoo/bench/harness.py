@@ -194,6 +194,7 @@ def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
         if "raw" in job.baselines:
             contestants += [_raw_contestant(model, files, b) for b in (1, 8, 32)]
             contestants.append(_decode_contestant(model, files))
+            contestants.append(_predecoded_contestant(model, files))
         if "pipeline" in job.baselines and model.task.hf_pipeline_task:
             contestants += [_pipeline_contestant(model, files, b) for b in (1, 8, 32)]
         cfg.log(
@@ -230,6 +231,9 @@ def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float) -> di
     for ref in ("pipeline-b1", best("pipeline-"), best("raw-")):
         if ref and ref in ok and "zoo" in ok:
             ratios[f"zoo_vs_{ref}"] = ratio_summary(ok["zoo"].seconds, ok[ref].seconds)
+    raw = best("raw-")
+    if "zoo-predecoded" in ok and raw:
+        ratios[f"zoo-predecoded_vs_{raw}"] = ratio_summary(ok["zoo-predecoded"].seconds, ok[raw].seconds)
     if "zoo-int8" in ok and "zoo" in ok:
         ratios["zoo-int8_vs_zoo"] = ratio_summary(ok["zoo-int8"].seconds, ok["zoo"].seconds)
     return {
@@ -259,6 +263,18 @@ def _zoo_contestant(model: Any, files: list[str], name: str = "zoo") -> Contesta
         return lat
 
     return Contestant(name, run)
+
+
+def _predecoded_contestant(model: Any, files: list[str]) -> Contestant:
+    """The runner given already-decoded audio: its own overhead, without the cost of decoding files."""
+    decoded: list[Any] = []
+    inner = _zoo_contestant(model, decoded, "zoo-predecoded")
+
+    def setup() -> None:
+        if not decoded:
+            decoded.extend(zaudio.load(f, model.card.sample_rate) for f in files)
+
+    return Contestant(inner.name, inner.run, setup)
 
 
 def _raw_contestant(model: Any, files: list[str], batch_size: int) -> Contestant:
