@@ -128,6 +128,8 @@ def compare_with_card(measured: dict[str, Any], claimed: dict[str, Any], suffix:
     """For each claimed metric also measured: the difference and whether it is beyond noise.
 
     Noise is two standard errors when the metric reports ``<name>_stderr``, else 0.01.
+    Integer entries (clips, speakers, reference words) describe the sample, so
+    they are not compared: a subset run is not a drift.
     A job run with card params compares against the claims named ``<metric>_<value>``
     (``decoder: greedy`` -> ``wer_greedy``); ``suffix`` is that ``_<value>`` part.
     """
@@ -136,7 +138,8 @@ def compare_with_card(measured: dict[str, Any], claimed: dict[str, Any], suffix:
         if suffix and not full_key.endswith(suffix):
             continue
         key = full_key[: -len(suffix)] if suffix else full_key
-        if key not in measured or not isinstance(claim, (int, float)) or isinstance(claim, bool):
+        # integers are sample sizes (clips, speakers, reference words), not quality claims
+        if key not in measured or not isinstance(claim, float):
             continue
         diff = float(measured[key]) - float(claim)
         noise = 2 * float(measured.get(f"{key}_stderr", 0.005))
