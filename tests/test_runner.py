@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -161,3 +163,40 @@ def test_busy_cores_is_bounded_and_cached():
         pytest.skip("no /proc/stat on this system")
     assert 0 <= busy <= (os.cpu_count() or 1)
     assert threads.busy_cores() == busy
+
+
+def test_decode_threads_are_kept_between_calls_and_end_with_the_model(tiny_entry, tone):
+    """One decode pool per model, reused by every call; dropping the model ends its threads."""
+    import gc
+    import threading
+    import time
+
+    from zoo.model import Model
+    from zoo.runner import decode_pool
+
+    def decode_threads() -> set[int]:
+        return {t.ident for t in threading.enumerate() if t.name.startswith("zoo-decode")}
+
+    import zoo
+    from zoo.registry import card_from_entry
+    from zoo.weights import resolve
+
+    card = card_from_entry("kws-tiny", tiny_entry, Path("."))
+    net = zoo.get_zoo().architecture(card.architecture).loader(card, resolve(card), torch.device("cpu"), torch.float32)
+    before = decode_threads()
+    model = Model(card, zoo.get_zoo().task(card.task), net, torch.device("cpu"), torch.float32)
+    assert model([(tone, 16000)] * 6)[0].ok
+    pool = decode_pool(model, model.config.workers)
+    mine = decode_threads() - before
+    assert mine
+    assert model([(tone, 16000)] * 6)[-1].ok
+    assert decode_pool(model, model.config.workers) is pool
+    mine_after = decode_threads() - before
+    assert mine <= mine_after and len(mine_after) <= model.config.workers + 1  # reused, never more than the pool
+    mine = mine_after
+    del model, pool, net
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while decode_threads() & mine and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not decode_threads() & mine
