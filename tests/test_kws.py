@@ -147,7 +147,7 @@ def test_recipe_smoke(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
-def test_recipe_encoder_from_a_ctc_checkpoint(tmp_path):
+def test_recipe_encoder_from_a_ctc_checkpoint(tmp_path, capsys):
     """`--encoder-from` takes a CTC model's encoder and frame stride; the result loads and classifies."""
     import json
 
@@ -165,7 +165,8 @@ def test_recipe_encoder_from_a_ctc_checkpoint(tmp_path):
     save_tokenizer(asr, stride=4)
     out = tmp_path / "kws"
     argv = ["train", "kws-wav2vec2", "--tiny", "--encoder-from", str(asr), "--steps", "2", "--out", str(out)]
-    assert main([*argv, "--no-registry"]) == 0
+    assert main([*argv, "--no-registry", "--eval-every", "1"]) == 0
+    assert "step 2: held-out accuracy" in capsys.readouterr().out
     assert json.loads((out / "preprocessor_config.json").read_text())["stride"] == 4
     ctc, kws = load_file(asr / "model.safetensors"), load_file(out / "model.safetensors")
     encoder = [k for k in ctc if k.startswith("wav2vec2_bert.")]

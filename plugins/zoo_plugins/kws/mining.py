@@ -33,7 +33,7 @@ MAX_DROP_DB = 25.0
 #: words this short in letters are too generic to teach `_unknown_` much ("a", "of")
 MIN_UNKNOWN_LETTERS = 3
 
-__all__ = ["MinedWord", "cut", "mine", "mined_pools"]
+__all__ = ["MinedWord", "cut", "filter_by_teacher", "mine", "mined_pools"]
 
 
 MinedWord = dict  # {"path", "word", "start_s", "end_s", "score", "speaker"}
@@ -65,19 +65,13 @@ def mine(corpora: Sequence[Path], asr_checkpoint: Path, cache_dir: Path) -> list
 
 
 def _load_net(checkpoint: Path):
-    import zoo
-    from zoo.registry import card_from_entry
+    """The CTC net of ``checkpoint``, loaded like the zoo's ASR model, with greedy decoding."""
+    import dataclasses
 
-    entry = {
-        "task": "speech-recognition",
-        "architecture": "hf-ctc",
-        "weights": {"path": str(checkpoint)},
-        "sample_rate": SR,
-        "license": "-",
-        "provenance": {"recipe": "kws mining"},
-        "params": {"decoder": "greedy"},
-    }
-    return zoo.from_card(card_from_entry("asr-aligner", entry, Path(".")), device="cpu").net
+    import zoo
+
+    card = dataclasses.replace(zoo.info("asr-wav2vec2-bert"), weights={"path": str(checkpoint)})
+    return zoo.from_card(card, device="cpu", decoder="greedy").net
 
 
 def _align(net, utterances) -> list[MinedWord]:
@@ -102,14 +96,19 @@ def _align(net, utterances) -> list[MinedWord]:
     return rows
 
 
-def cut(wav: torch.Tensor, start_s: float, end_s: float) -> torch.Tensor | None:
-    """The word with some context and 15 ms fades; None when it is much quieter than the utterance's speech."""
+def cut(wav: torch.Tensor, start_s: float, end_s: float, utterance_db: float | None = None) -> torch.Tensor | None:
+    """The word with some context and 15 ms fades; None when it is much quieter than the utterance's speech.
+
+    ``utterance_db`` is ``zaudio.peak_db(wav, SR)``; pass it when cutting many words from one file.
+    """
     a = max(0, int((start_s - PAD_BEFORE) * SR))
     b = min(wav.numel(), int((end_s + PAD_AFTER) * SR), a + SR)
     if b - a < int(MIN_WORD_S * SR):
         return None
     word_db = zaudio.peak_db(wav[int(start_s * SR) : max(int(end_s * SR), int(start_s * SR) + 1)], SR)
-    if word_db < zaudio.peak_db(wav, SR) - MAX_DROP_DB:
+    if utterance_db is None:
+        utterance_db = zaudio.peak_db(wav, SR)
+    if word_db < utterance_db - MAX_DROP_DB:
         return None
     clip = wav[a:b].clone()
     fade = min(int(0.015 * SR), clip.numel() // 4)
@@ -139,8 +138,9 @@ def mined_pools(
             wav = zaudio.load(path, SR).mono()
         except Exception:  # noqa: BLE001 - a file that vanished since mining is skipped
             continue
+        level = zaudio.peak_db(wav, SR)
         for r in words:
-            clip = cut(wav, r["start_s"], r["end_s"])
+            clip = cut(wav, r["start_s"], r["end_s"], level)
             if clip is not None:
                 pools[r["word"] if r["word"] in keywords else "_unknown_"].append(clip)
     return pools

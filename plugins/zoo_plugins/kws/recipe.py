@@ -432,7 +432,8 @@ def train(cfg: RecipeConfig) -> dict:
     model.train()
     bar = tqdm(range(cfg.steps), desc=f"training {cfg.name}", unit="step")
     ema = None
-    for _ in bar:
+    monitor = None  # held-out clips for --eval-every, decoded on first use
+    for step in bar:
         x, y = aug.batch(cfg.batch_size)
         x, y = x.to(device), y.to(device)
         with torch.no_grad():
@@ -453,9 +454,11 @@ def train(cfg: RecipeConfig) -> dict:
         value = loss.item()
         ema = value if ema is None else 0.98 * ema + 0.02 * value
         bar.set_postfix(loss=f"{ema:.3f}", lr=f"{sched.get_last_lr()[0]:.1e}")
-        if cfg.eval_every and heldout and (bar.n + 1) % cfg.eval_every == 0:
-            acc = _quick_accuracy(model, frontend, heldout, device)
-            bar.write(f"step {bar.n + 1}: held-out accuracy {acc:.4f} (monitoring only)")
+        if cfg.eval_every and heldout and (step + 1) % cfg.eval_every == 0:
+            if monitor is None:
+                monitor = torch.stack([_centre(_load_clip(e.path)) for e in heldout])
+            acc = _quick_accuracy(model, frontend, monitor, [e.label for e in heldout], device)
+            bar.write(f"step {step + 1}: held-out accuracy {acc:.4f} (monitoring only)")
     train_s = time.time() - t0
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -484,8 +487,8 @@ def train(cfg: RecipeConfig) -> dict:
     }
     if heldout:
         summary["heldout"] = evaluate(out, heldout, cfg)
-    if cfg.init_from or cfg.teacher or cfg.encoder_from:
-        summary["stages"] = _stages(cfg, summary, stage1)
+    if stages := _stages(cfg, summary, stage1):
+        summary["stages"] = stages
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if cfg.update_registry and heldout:
         write_card(cfg, summary, heldout)
@@ -531,18 +534,17 @@ def eval_only(cfg: RecipeConfig) -> dict:
 
 
 @torch.no_grad()
-def _quick_accuracy(model, frontend, examples: list[Example], device: torch.device) -> float:
+def _quick_accuracy(model, frontend, clips: torch.Tensor, labels: list[str], device: torch.device) -> float:
     """Held-out accuracy on centre-cropped 1 s clips, straight through the model (for the training log)."""
     model.eval()
     correct = 0
-    for i in range(0, len(examples), 64):
-        part = examples[i : i + 64]
-        x = torch.stack([_centre(_load_clip(e.path)) for e in part]).to(device)
-        feats, mask = frontend(x, torch.full((len(part),), SR, device=device))
+    for i in range(0, len(labels), 64):
+        x = clips[i : i + 64].to(device)
+        feats, mask = frontend(x, torch.full((x.shape[0],), SR, device=device))
         pred = model(input_features=feats, attention_mask=mask.long()).logits.argmax(-1).tolist()
-        correct += sum(LABELS[p] == e.label for p, e in zip(pred, part))
+        correct += sum(LABELS[p] == label for p, label in zip(pred, labels[i : i + 64]))
     model.train()
-    return correct / len(examples)
+    return correct / len(labels)
 
 
 def _centre(clip: torch.Tensor) -> torch.Tensor:
