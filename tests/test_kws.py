@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -142,8 +143,23 @@ def test_recipe_smoke(tmp_path):
     from zoo.cli import main
 
     out = tmp_path / "ckpt"
-    assert main(["train", "kws-wav2vec2", "--tiny", "--out", str(out), "--no-registry"]) == 0
+    argv = ["train", "kws-wav2vec2", "--tiny", "--out", str(out), "--no-registry", "--speed-prob", "1.0"]
+    assert main(argv) == 0
     assert (out / "model.safetensors").exists() and (out / "training_summary.json").exists()
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["config"]["speed_prob"] == 1.0
+
+
+def test_embedding_recipe_smoke(tmp_path):
+    """`zoo train kws-speech-embedding --tiny` trains a head that loads and scores the held-out clips."""
+    data_dir("speech-commands-noise")
+    from zoo.cli import main
+
+    out = tmp_path / "head"
+    assert main(["train", "kws-speech-embedding", "--tiny", "--out", str(out), "--no-registry"]) == 0
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["heldout_clips"] > 0 and 0.0 <= summary["heldout"]["accuracy"] <= 1.0
+    assert set(summary["heldout"]["per_class"]) <= set(LABELS)
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
@@ -184,3 +200,26 @@ def test_recipe_encoder_from_a_ctc_checkpoint(tmp_path, capsys):
     )
     result = zoo.from_card(card, device="cpu")(np.zeros(16000, dtype=np.float32))
     assert result.ok and result.label in LABELS
+
+
+def test_speed_perturb_changes_tempo_and_pitch():
+    import random
+
+    import torch
+
+    from zoo.train.augment import speed_perturb
+
+    t = torch.arange(16000) / 16000
+    tone = torch.sin(2 * torch.pi * 440 * t)
+    rng = random.Random(3)
+    lengths = set()
+    for _ in range(20):
+        y = speed_perturb(tone, rng, max_change=0.15)
+        factor = tone.numel() / y.numel()
+        assert 0.84 < factor < 1.16
+        lengths.add(y.numel())
+        if y.numel() != tone.numel():  # the tone's pitch moves with the tempo
+            peak_hz = float(torch.fft.rfft(y).abs().argmax()) * 16000 / y.numel()
+            assert abs(peak_hz - 440 * factor) < 8
+    assert len(lengths) > 3
+    assert speed_perturb(tone, rng, max_change=0.0) is tone

@@ -1,6 +1,7 @@
 """Train ``kws-speech-embedding``: ``zoo train kws-speech-embedding [--tiny] [--clips N]``.
 
-Same data and augmentation as the ``kws-wav2vec2`` recipe (see ``recipe.py``):
+Same data and augmentation as the ``kws-wav2vec2`` recipe (see ``recipe.py``),
+plus speed perturbation of the real recordings (``--speed-prob``, 0.7):
 synthetic voices for every class, real unknown words and noise, and the
 training half of ``speech-commands-dev`` split by speaker. ``--clips`` augmented
 1 s clips are embedded once with the frozen speech-embedding front end, then
@@ -118,6 +119,8 @@ def train(cfg: RecipeConfig, clips: int, epochs: int, hidden: int = 256) -> dict
                 "clips": clips,
                 "epochs": epochs,
                 "seed": cfg.seed,
+                "real_fraction": cfg.real_fraction,
+                "speed_prob": cfg.speed_prob,
             },
         )
     return summary
@@ -130,6 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--real-fraction", type=float, default=0.7, help="share of keyword draws from real recordings")
+    p.add_argument("--speed-prob", type=float, default=0.7, help="chance a real clip is sped up or slowed down")
+    p.add_argument("--train-share", type=float, default=0.5, help="share of dev clips (by speaker) to train on")
     p.add_argument("--threads", type=int)
     p.add_argument("--out", help="where to write the head")
     p.add_argument("--data", help="folder holding speech-commands-dev, -extra, -noise and fsdd")
@@ -140,6 +145,8 @@ def main(argv: list[str] | None = None) -> dict:
     cfg.out_dir = args.out or str(HERE / "checkpoints" / NAME)
     cfg.seed = args.seed
     cfg.real_fraction = args.real_fraction
+    cfg.speed_prob = args.speed_prob
+    cfg.train_share = args.train_share
     if args.threads:
         cfg.threads = args.threads
     if args.data:

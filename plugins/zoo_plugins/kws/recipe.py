@@ -19,6 +19,12 @@ Data (all read in place; nothing is copied into the repo):
 - ``_silence_`` cut from the real background-noise recordings, with levels
   drawn from the real silence clips of the training half.
 
+``--speed-prob P`` speeds up or slows down real recordings by up to 15 % with
+chance P (speed perturbation moves tempo, pitch and formants together), turning
+the ~20 real speakers of each keyword into many pseudo-speakers. It lifts the
+``kws-speech-embedding`` head by ~3 points, so that recipe uses 0.7; for this
+model it measured 74.9 % against 76.8 % without, so it is off here.
+
 Every training clip gets a random position in the 1 s window, gain, optional
 reverberation (a synthetic exponentially decaying impulse response) and, most
 of the time, real background noise at 0-25 dB SNR. Classes are sampled evenly,
@@ -43,7 +49,7 @@ import numpy as np
 import torch
 
 from zoo import audio as zaudio
-from zoo.train.augment import reverb
+from zoo.train.augment import reverb, speed_perturb
 
 from .data import Example, speaker_split, speech_commands
 from .task import KEYWORDS, LABELS
@@ -126,6 +132,8 @@ class RecipeConfig:
     layers: int = 4
     heads: int = 4
     ffn: int = 576
+    #: share of the speech-commands-dev clips, split by speaker, to train on; the other speakers are held out
+    train_share: float = 0.5
     voices_per_keyword: int = 300
     voices_per_unknown: int = 40
     real_fraction: float = 0.5
@@ -138,6 +146,9 @@ class RecipeConfig:
     mined_unknown: int = 3000
     #: keep only mined clips this zoo model labels as their class (None: keep all)
     mined_filter: str | None = "kws-speech-embedding"
+    #: chance that a real or mined clip is sped up or slowed down (new pseudo-speakers), and by how much at most
+    speed_prob: float = 0.0
+    speed_change: float = 0.15
     noise_prob: float = 0.8
     reverb_prob: float = 0.25
     device: str = "cpu"
@@ -293,11 +304,15 @@ class Augmenter:
 
     def _speech(self, label: str) -> torch.Tensor:
         real, tts, mined = self.pools.real[label], self.pools.tts[label], self.pools.mined[label]
+        recorded = True
         if mined and self.rng.random() < self.cfg.mined_fraction:
             clip = self.rng.choice(mined)
         else:
             use_real = real and (not tts or self.rng.random() < self.cfg.real_fraction)
             clip = self.rng.choice(real if use_real else tts)
+            recorded = bool(use_real)
+        if recorded and self.rng.random() < self.cfg.speed_prob:
+            clip = speed_perturb(clip, self.rng, self.cfg.speed_change)
         x = _fit(clip, SR, self.rng)
         peak = float(x.abs().max()) + 1e-8
         x = x / peak * 10 ** (self.rng.uniform(-30, 0) / 20)
@@ -385,7 +400,7 @@ def prepare(cfg: RecipeConfig) -> tuple[Pools, Augmenter, list[Example]]:
         torch.set_num_threads(cfg.threads)
     dev_root = Path(cfg.data_root) / "speech-commands-dev"
     dev = speech_commands(dev_root) if dev_root.is_dir() else []
-    train_dev, heldout = speaker_split(dev, 0.5)
+    train_dev, heldout = speaker_split(dev, cfg.train_share)
     if cfg.voices_per_keyword < 5:  # the tiny smoke configuration
         train_dev, heldout = train_dev[:24], heldout[:24]
     pools = build_pools(cfg, train_dev, random.Random(cfg.seed))
@@ -636,6 +651,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eval-every", type=int, help="log held-out accuracy every N steps (monitoring only)")
     p.add_argument("--mined-fraction", type=float, help="share of draws from words aligned out of read speech")
     p.add_argument("--mined-filter", help="zoo model that must agree with a mined clip's label ('none': keep all)")
+    p.add_argument("--speed-prob", type=float, help="chance a real clip is sped up or slowed down (pseudo-speakers)")
     p.add_argument("--lr", type=float)
     p.add_argument("--warmup", type=int)
     p.add_argument("--real-fraction", type=float, help="share of keyword draws from real recordings")
@@ -658,6 +674,7 @@ def main(argv: list[str] | None = None) -> dict:
         "lr",
         "warmup",
         "real_fraction",
+        "speed_prob",
     ):
         value = getattr(args, key)
         if value is not None:
