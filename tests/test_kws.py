@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from zoo_plugins.kws.data import speaker_split, speech_commands
+from zoo_plugins.kws.data import TRAIN_SHARE, speaker_split, speech_commands
 from zoo_plugins.kws.task import LABELS, window_starts
 
 import zoo
@@ -43,9 +43,10 @@ TRAINED = [n for n in zoo.list_models(task="keyword-spotting") if "speech-comman
 def test_card_metric_matches_zoo_load(name):
     """The held-out accuracy on each card is what zoo.load measures on the same clips."""
     dev = speech_commands(data_dir("speech-commands-dev"))
-    _, heldout = speaker_split(dev, 0.5)
+    _, heldout = speaker_split(dev, TRAIN_SHARE)
     model = zoo.load(name, device="cpu")
     metric = model.card.metrics["speech-commands-dev-heldout"]
+    assert metric["split"] == f"speaker_split(speech-commands-dev, {TRAIN_SHARE:g})[1]"
     assert metric["clips"] == len(heldout)
     results = model([e.path for e in heldout], progress=False)
     assert len(results) == len(heldout) and all(r.ok for r in results)

@@ -17,6 +17,7 @@ from pathlib import Path
 from .task import KEYWORDS
 
 __all__ = [
+    "TRAIN_SHARE",
     "Example",
     "OFFICIAL_URLS",
     "download_speech_commands",
@@ -25,6 +26,10 @@ __all__ = [
     "speech_commands",
     "speech_commands_heldout",
 ]
+
+#: share of the ``speech-commands-dev`` clips, split by speaker, that the KWS recipes train on; the
+#: speakers of the rest are the held-out set every KWS card reports
+TRAIN_SHARE = 0.5
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus")
 OFFICIAL_URLS = {
@@ -97,8 +102,8 @@ def speaker_split(
 
 
 def speech_commands_heldout(root: str | Path) -> list[Example]:
-    """The second half of :func:`speaker_split` of ``root``: the speakers ``kws-wav2vec2`` never heard."""
-    return speaker_split(speech_commands(root), 0.5)[1]
+    """The held-out part of :func:`speaker_split` of ``root``: the speakers the KWS recipes never train on."""
+    return speaker_split(speech_commands(root), TRAIN_SHARE)[1]
 
 
 def download_speech_commands(dest: str | Path, version: str = "v0.02-test") -> Path:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from .recipe import HERE, SR, Augmenter, RecipeConfig, evaluate, prepare
+from .data import TRAIN_SHARE
+from .recipe import HERE, SR, Augmenter, RecipeConfig, evaluate, prepare, split_name
 from .speech_embedding import EmbeddingHead, SpeechEmbedding
 from .task import LABELS
 
@@ -109,7 +110,7 @@ def train(cfg: RecipeConfig, clips: int, epochs: int, hidden: int = 256) -> dict
                     "accuracy": summary["heldout"]["accuracy"],
                     "clips": len(heldout),
                     "speakers": len({e.speaker for e in heldout}),
-                    "split": "speaker_split(speech-commands-dev, 0.5)[1]",
+                    "split": split_name(cfg.train_share),
                 }
             },
             provenance={
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--real-fraction", type=float, default=0.7, help="share of keyword draws from real recordings")
     p.add_argument("--speed-prob", type=float, default=0.7, help="chance a real clip is sped up or slowed down")
-    p.add_argument("--train-share", type=float, default=0.5, help="share of dev clips (by speaker) to train on")
+    p.add_argument("--train-share", type=float, default=TRAIN_SHARE, help="share of dev clips (by speaker) to train on")
     p.add_argument("--threads", type=int)
     p.add_argument("--out", help="where to write the head")
     p.add_argument("--data", help="folder holding speech-commands-dev, -extra, -noise and fsdd")

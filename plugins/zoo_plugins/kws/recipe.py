@@ -51,7 +51,7 @@ import torch
 from zoo import audio as zaudio
 from zoo.train.augment import reverb, speed_perturb
 
-from .data import Example, speaker_split, speech_commands
+from .data import TRAIN_SHARE, Example, speaker_split, speech_commands
 from .task import KEYWORDS, LABELS
 
 __all__ = ["RecipeConfig", "main", "train"]
@@ -133,7 +133,7 @@ class RecipeConfig:
     heads: int = 4
     ffn: int = 576
     #: share of the speech-commands-dev clips, split by speaker, to train on; the other speakers are held out
-    train_share: float = 0.5
+    train_share: float = TRAIN_SHARE
     voices_per_keyword: int = 300
     voices_per_unknown: int = 40
     real_fraction: float = 0.5
@@ -525,11 +525,16 @@ def write_card(cfg: RecipeConfig, summary: dict, heldout: list[Example]) -> None
                 "accuracy": summary["heldout"]["accuracy"],
                 "clips": len(heldout),
                 "speakers": summary["heldout_speakers"],
-                "split": "speaker_split(speech-commands-dev, 0.5)[1]",
+                "split": split_name(cfg.train_share),
             }
         },
         provenance=provenance | (summary.get("stages") or _starts(summary["config"])),
     )
+
+
+def split_name(train_share: float) -> str:
+    """How a card names the held-out speakers of a run that trained on ``train_share`` of the dev clips."""
+    return f"speaker_split(speech-commands-dev, {train_share:g})[1]"
 
 
 def eval_only(cfg: RecipeConfig) -> dict:
@@ -539,7 +544,8 @@ def eval_only(cfg: RecipeConfig) -> dict:
     dev_root = Path(cfg.data_root) / "speech-commands-dev"
     if not dev_root.is_dir():
         raise SystemExit(f"no held-out data: {dev_root} is missing (pass --data)")
-    heldout = speaker_split(speech_commands(dev_root), 0.5)[1]
+    cfg.train_share = summary["config"].get("train_share", 0.5)  # the split this checkpoint was trained on
+    heldout = speaker_split(speech_commands(dev_root), cfg.train_share)[1]
     summary["heldout"] = evaluate(out, heldout, cfg)
     summary["heldout_speakers"] = len({e.speaker for e in heldout})
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -652,6 +658,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--mined-fraction", type=float, help="share of draws from words aligned out of read speech")
     p.add_argument("--mined-filter", help="zoo model that must agree with a mined clip's label ('none': keep all)")
     p.add_argument("--speed-prob", type=float, help="chance a real clip is sped up or slowed down (pseudo-speakers)")
+    p.add_argument("--train-share", type=float, help=f"share of dev clips to train on, by speaker ({TRAIN_SHARE})")
     p.add_argument("--lr", type=float)
     p.add_argument("--warmup", type=int)
     p.add_argument("--real-fraction", type=float, help="share of keyword draws from real recordings")
@@ -675,6 +682,7 @@ def main(argv: list[str] | None = None) -> dict:
         "warmup",
         "real_fraction",
         "speed_prob",
+        "train_share",
     ):
         value = getattr(args, key)
         if value is not None:
