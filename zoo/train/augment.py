@@ -38,7 +38,7 @@ def speed_perturb(x: torch.Tensor, rng: random.Random, max_change: float = 0.15,
     """
     if max_change <= 0:
         return x
-    base = 16000
+    base = 16000  # only a grid for the ratio new/base (steps of 2.5 %); any sample rate works
     factor = rng.uniform(1 - max_change, 1 + max_change)
     new = max(step_hz, round(base / factor / step_hz) * step_hz)
     if new == base:
