@@ -224,3 +224,51 @@ def test_speed_perturb_changes_tempo_and_pitch():
             assert abs(peak_hz - 440 * factor) < 8
     assert len(lengths) > 3
     assert speed_perturb(tone, rng, max_change=0.0) is tone
+
+
+def test_span_projector_averages_the_frames_under_each_window():
+    """Embedding window w (0.775 s from w * 80 ms) maps to the encoder frames inside it."""
+    import torch
+    from zoo_plugins.kws.encoder_distill import SpanProjector
+
+    frames, windows = 37, 9  # 1.5 s at 40 ms per encoder frame; 9 embedding windows
+    proj = SpanProjector(hidden=4, frames=frames, windows=windows, out_dim=3)
+    span = proj.span
+    assert torch.allclose(span.sum(1), torch.ones(windows))
+    first = span[0].nonzero().flatten()
+    last = span[-1].nonzero().flatten()
+    assert first[0] == 0 and first[-1] == 19  # 0-0.775 s
+    assert last[0] == 15 and last[-1] == 34  # 0.64-1.415 s
+    # a frame outside every window leaves the output unchanged
+    h = torch.randn(2, frames, 4)
+    h2 = h.clone()
+    h2[:, -1] += 100.0
+    assert torch.allclose(proj(h), proj(h2))
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
+def test_encoder_distill_smoke(tmp_path):
+    """`zoo train kws-encoder-distill --tiny` writes an encoder that `kws-wav2vec2 --encoder-from` can load."""
+    import torch
+    from transformers import Wav2Vec2BertModel
+    from zoo_plugins.asr.recipe import RecipeConfig as AsrConfig
+    from zoo_plugins.asr.recipe import build_model, save_tokenizer
+
+    data_dir("speech-commands-noise")
+    from zoo.cli import main
+
+    torch.manual_seed(0)
+    asr = tmp_path / "asr"
+    build_model(AsrConfig.tiny(), stride=4).save_pretrained(asr, safe_serialization=True)
+    save_tokenizer(asr, stride=4)
+    out = tmp_path / "encoder"
+    assert main(["train", "kws-encoder-distill", "--tiny", "--encoder-from", str(asr), "--out", str(out)]) == 0
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["segments"]["real"] > 0 and summary["final_loss"] > 0
+    encoder = Wav2Vec2BertModel.from_pretrained(out)
+    assert encoder.config.hidden_size == AsrConfig.tiny().hidden_size
+    kws = tmp_path / "kws"
+    argv = ["train", "kws-wav2vec2", "--tiny", "--encoder-from", str(out), "--steps", "1", "--out", str(kws)]
+    assert main([*argv, "--no-registry", "--feature-weight", "1.0"]) == 0
+    assert json.loads((kws / "preprocessor_config.json").read_text())["stride"] == 4
+    assert json.loads((kws / "training_summary.json").read_text())["config"]["feature_weight"] == 1.0

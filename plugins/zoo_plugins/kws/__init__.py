@@ -52,7 +52,9 @@ def _load_speech_embedding(*args):
 
 @zoo.hookimpl
 def register_recipes(register):
-    from . import embedding_recipe, recipe
+    from . import embedding_recipe, encoder_distill, recipe
 
     register("kws-wav2vec2", recipe.main)
     register("kws-speech-embedding", embedding_recipe.main)
+    # not a model: the speech-embedding-distilled encoder that `kws-wav2vec2 --encoder-from` can start from
+    register("kws-encoder-distill", encoder_distill.main)

@@ -157,6 +157,10 @@ class RecipeConfig:
     teacher: str | None = None
     distill_alpha: float = 0.7
     distill_temperature: float = 2.0
+    #: keep the encoder close to Google's speech embedding while it learns the labels (see .encoder_distill):
+    #: the weight of that feature loss (0: off) and how many 1.5 s segments it sees per step
+    feature_weight: float = 0.0
+    feature_batch: int = 16
     #: warm start from this HF checkpoint directory instead of random init
     init_from: str | None = None
     #: take the encoder (not the head) from this Wav2Vec2-BERT checkpoint, e.g. the zoo's own ASR model
@@ -313,7 +317,10 @@ class Augmenter:
             recorded = bool(use_real)
         if recorded and self.rng.random() < self.cfg.speed_prob:
             clip = speed_perturb(clip, self.rng, self.cfg.speed_change)
-        x = _fit(clip, SR, self.rng)
+        return self.degrade(_fit(clip, SR, self.rng))
+
+    def degrade(self, x: torch.Tensor) -> torch.Tensor:
+        """Random gain, then reverberation and real background noise with the recipe's chances."""
         peak = float(x.abs().max()) + 1e-8
         x = x / peak * 10 ** (self.rng.uniform(-30, 0) / 20)
         if self.rng.random() < self.cfg.reverb_prob:
@@ -321,7 +328,8 @@ class Augmenter:
         if self.rng.random() < self.cfg.noise_prob:
             speech_rms = x.pow(2).mean().sqrt() + 1e-8
             snr = self.rng.uniform(0, 25)
-            x = x + self._noise(SR) * speech_rms * 10 ** (-snr / 20) * math.sqrt(4.0)  # clip rms ~ active rms / 2
+            # x.pow(2).mean() of a clip is about half its active speech power
+            x = x + self._noise(x.numel()) * speech_rms * 10 ** (-snr / 20) * math.sqrt(4.0)
         return x
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -439,7 +447,9 @@ def train(cfg: RecipeConfig) -> dict:
         assert tuple(teacher.labels) == LABELS, "teacher labels must be the Speech Commands set in order"
     frontend = FbankFrontend(stride=stride).to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    features = _feature_target(cfg, model, frontend, device) if cfg.feature_weight > 0 else None
+    params = [*model.parameters(), *(features.head.parameters() if features else [])]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))
     )
@@ -461,9 +471,11 @@ def train(cfg: RecipeConfig) -> dict:
             log_p = torch.log_softmax(logits / cfg.distill_temperature, dim=-1)
             kd = torch.nn.functional.kl_div(log_p, soft, reduction="batchmean") * cfg.distill_temperature**2
             loss = cfg.distill_alpha * kd + (1 - cfg.distill_alpha) * loss
+        if features is not None:
+            loss = loss + cfg.feature_weight * features.loss(model.wav2vec2_bert, cfg.feature_batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         value = loss.item()
@@ -508,6 +520,41 @@ def train(cfg: RecipeConfig) -> dict:
     if cfg.update_registry and heldout:
         write_card(cfg, summary, heldout)
     return summary
+
+
+@dataclass
+class _FeatureTarget:
+    """Segments with their speech embeddings, and the projection that compares the encoder with them."""
+
+    clips: torch.Tensor
+    targets: torch.Tensor
+    aug: Augmenter
+    head: torch.nn.Module
+    frontend: torch.nn.Module
+    device: torch.device
+    g: torch.Generator
+
+    def loss(self, encoder, n: int) -> torch.Tensor:
+        from .encoder_distill import feature_loss
+
+        idx = torch.randint(len(self.clips), (n,), generator=self.g)
+        return feature_loss(encoder, self.head, self.frontend, self.aug, self.clips, self.targets, idx, self.device)
+
+
+def _feature_target(cfg: RecipeConfig, model, frontend, device: torch.device) -> _FeatureTarget:
+    from dataclasses import replace
+
+    from .encoder_distill import DistillConfig, SpanProjector, distill_set, frame_count
+
+    tiny = cfg.voices_per_keyword < 5
+    kws = replace(cfg, mined_fraction=1.0, mined_filter=None, mine_with=cfg.mine_with or str(ASR_ENCODER))
+    dcfg = DistillConfig(seed=cfg.seed, kws=kws, tiny=tiny)
+    if tiny:
+        dcfg.max_per_pool, dcfg.crops_per_utterance = 16, 1
+    clips, targets, aug, _ = distill_set(dcfg)
+    frames = frame_count(model.wav2vec2_bert, frontend, device)
+    head = SpanProjector(model.config.hidden_size, frames, targets.shape[1], targets.shape[2]).to(device)
+    return _FeatureTarget(clips, targets, aug, head, frontend, device, torch.Generator().manual_seed(cfg.seed + 1))
 
 
 def write_card(cfg: RecipeConfig, summary: dict, heldout: list[Example]) -> None:
@@ -659,6 +706,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--mined-filter", help="zoo model that must agree with a mined clip's label ('none': keep all)")
     p.add_argument("--speed-prob", type=float, help="chance a real clip is sped up or slowed down (pseudo-speakers)")
     p.add_argument("--train-share", type=float, help=f"share of dev clips to train on, by speaker ({TRAIN_SHARE})")
+    p.add_argument(
+        "--feature-weight", type=float, help="weight of the speech-embedding feature loss kept during training (0: off)"
+    )
     p.add_argument("--lr", type=float)
     p.add_argument("--warmup", type=int)
     p.add_argument("--real-fraction", type=float, help="share of keyword draws from real recordings")
@@ -683,6 +733,7 @@ def main(argv: list[str] | None = None) -> dict:
         "real_fraction",
         "speed_prob",
         "train_share",
+        "feature_weight",
     ):
         value = getattr(args, key)
         if value is not None:
