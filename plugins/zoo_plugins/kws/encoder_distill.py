@@ -18,6 +18,11 @@ ignore them. Teacher targets are computed once per segment, which keeps the
 run cheap (the ONNX front end costs twice a student step). The output is a
 plain ``Wav2Vec2BertModel`` directory; ``zoo train kws-wav2vec2
 --encoder-from DIR`` starts from it.
+
+Measured here: the loss (mean squared error of the normalised embedding)
+stopped at 0.73 after 2500 steps (23 min on 2 cores); the keyword model
+fine-tuned from this encoder led the usual run early but ended at 77.8 %
+held-out against 76.8 %, within noise, so the bundled model does not use it.
 """
 
 from __future__ import annotations
@@ -68,7 +73,9 @@ class DistillConfig:
     threads: int = 0
     tiny: bool = False
     #: the keyword recipe's data settings (data root, split, augmentation chances)
-    kws: RecipeConfig = field(default_factory=lambda: RecipeConfig(mined_fraction=1.0, mined_filter=None))
+    kws: RecipeConfig = field(
+        default_factory=lambda: RecipeConfig(mined_fraction=1.0, mined_filter=None, mine_with=str(ASR_ENCODER))
+    )
     command: str = "zoo train kws-encoder-distill"
 
 
