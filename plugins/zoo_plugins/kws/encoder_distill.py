@@ -109,6 +109,8 @@ def segments(cfg: DistillConfig) -> tuple[torch.Tensor, Augmenter, dict[str, int
                 out.append(_fit(wav, SEGMENT, rng))
                 n += 1
         counts[corpus] = n
+    if not out:
+        raise SystemExit(f"no training audio under {kws.data_root}: pass --data with the folders named in the README")
     return torch.stack(out), Augmenter(pools, kws, cfg.seed), counts
 
 
