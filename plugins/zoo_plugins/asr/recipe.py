@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ import torch
 
 from zoo import audio as zaudio
 from zoo.train.augment import reverb
+from zoo.train.loop import hardware_name
 
 from .data import HELDOUT_SPEAKERS, Utterance, arctic_split, read_corpus, speaker_split
 from .text import CHARS
@@ -402,11 +402,7 @@ def train(cfg: RecipeConfig) -> dict:
     train_s = time.time() - t0
     out = Path(cfg.out_dir)
     _save(model, out, half=True, stride=cfg.stride)
-    hardware = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    )
+    hardware = hardware_name(device)
     summary = {
         "recipe": cfg.command,
         "config": asdict(cfg) | {"data_root": "../shared/data", "out_dir": _rel(out), "cache_dir": "~/.cache/zoo/asr"},

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,10 +38,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zoo import audio as zaudio
+from zoo.train.loop import hardware_name, warmup_cosine
 
 from .data import speaker_split, speech_commands
-from .recipe import ASR_ENCODER, HERE, SR, Augmenter, RecipeConfig, _fit, build_pools
+from .recipe import ASR_ENCODER, HERE, SR, Augmenter, RecipeConfig, _fit, _load_many, build_pools
 
 __all__ = ["DistillConfig", "SpanProjector", "distill_set", "feature_loss", "frame_count", "main", "segments", "train"]
 
@@ -71,12 +70,20 @@ class DistillConfig:
     max_per_pool: int = 6000
     device: str = "cpu"
     threads: int = 0
-    tiny: bool = False
+    #: the smoke-test data: a couple of files per source
+    smoke: bool = False
     #: the keyword recipe's data settings (data root, split, augmentation chances)
     kws: RecipeConfig = field(
         default_factory=lambda: RecipeConfig(mined_fraction=1.0, mined_filter=None, mine_with=str(ASR_ENCODER))
     )
     command: str = "zoo train kws-encoder-distill"
+
+    @classmethod
+    def tiny(cls) -> DistillConfig:
+        """A smoke-test configuration: a few clips of each kind and three steps."""
+        return cls(
+            steps=3, batch_size=4, warmup=1, max_per_pool=16, crops_per_utterance=1, smoke=True, kws=RecipeConfig.tiny()
+        )
 
 
 # ---------------------------------------------------------------- data
@@ -87,7 +94,7 @@ def segments(cfg: DistillConfig) -> tuple[torch.Tensor, Augmenter, dict[str, int
     dev_root = Path(kws.data_root) / "speech-commands-dev"
     dev = speech_commands(dev_root) if dev_root.is_dir() else []
     train_dev = speaker_split(dev, kws.train_share)[0]  # the held-out speakers never enter
-    if cfg.tiny:
+    if cfg.smoke:
         train_dev = train_dev[:8]
     pools = build_pools(kws, train_dev, rng)
     out: list[torch.Tensor] = []
@@ -101,10 +108,10 @@ def segments(cfg: DistillConfig) -> tuple[torch.Tensor, Augmenter, dict[str, int
     for corpus in READ_SPEECH:
         root = Path(kws.data_root) / corpus
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".ogg", ".opus", ".flac", ".wav"})
-        if cfg.tiny:
+        if cfg.smoke:
             files = files[:2]
         n = 0
-        for wav in _decode(files, corpus):
+        for wav in _load_many([str(f) for f in files], corpus):
             for _ in range(cfg.crops_per_utterance):
                 out.append(_fit(wav, SEGMENT, rng))
                 n += 1
@@ -112,18 +119,6 @@ def segments(cfg: DistillConfig) -> tuple[torch.Tensor, Augmenter, dict[str, int
     if not out:
         raise SystemExit(f"no training audio under {kws.data_root}: pass --data with the folders named in the README")
     return torch.stack(out), Augmenter(pools, kws, cfg.seed), counts
-
-
-def _decode(files: list[Path], desc: str) -> list[torch.Tensor]:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm.auto import tqdm
-
-    def one(path: Path) -> torch.Tensor:
-        return zaudio.load(str(path), SR).mono()
-
-    with ThreadPoolExecutor(2) as pool:
-        return list(tqdm(pool.map(one, files), total=len(files), desc=desc, unit="file", leave=False))
 
 
 def teacher_targets(clips: torch.Tensor, batch: int = 64) -> torch.Tensor:
@@ -210,9 +205,7 @@ def train(cfg: DistillConfig) -> dict:
     head = SpanProjector(encoder.config.hidden_size, frames, targets.shape[1], targets.shape[2]).to(device)
     params = [*encoder.parameters(), *head.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))
-    )
+    sched = warmup_cosine(opt, cfg.warmup, cfg.steps)
     g = torch.Generator().manual_seed(cfg.seed)
     encoder.train()
     bar = tqdm(range(cfg.steps), desc="distilling the speech embedding", unit="step")
@@ -232,11 +225,7 @@ def train(cfg: DistillConfig) -> dict:
     encoder.eval()
     encoder.half().save_pretrained(out, safe_serialization=True)
     SeamlessM4TFeatureExtractor(return_attention_mask=True, stride=stride).save_pretrained(out)
-    hardware = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    )
+    hardware = hardware_name(device)
     summary = {
         "recipe": cfg.command,
         "config": asdict(cfg) | {"kws": {"train_share": cfg.kws.train_share, "data_root": "../shared/data"}},
@@ -263,11 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--encoder-from", help="the Wav2Vec2-BERT checkpoint to start from (default: the zoo's ASR model)")
     p.add_argument("--data", help="folder holding speech-commands-*, fsdd and the read-speech corpora")
     args = p.parse_args(argv)
-    cfg = DistillConfig()
-    if args.tiny:
-        tiny = RecipeConfig.tiny()
-        cfg = DistillConfig(steps=3, batch_size=4, warmup=1, max_per_pool=16, crops_per_utterance=1, tiny=True)
-        cfg.kws = tiny
+    cfg = DistillConfig.tiny() if args.tiny else DistillConfig()
     for key in ("steps", "batch_size", "lr", "seed", "device", "threads", "out_dir", "encoder_from"):
         if (value := getattr(args, key)) is not None:
             setattr(cfg, key, value)

@@ -45,7 +45,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -56,6 +55,7 @@ import torch
 
 from zoo import audio as zaudio
 from zoo.train.augment import reverb, speed_perturb
+from zoo.train.loop import hardware_name, warmup_cosine
 
 from .data import TRAIN_SHARE, Example, speaker_split, speech_commands
 from .task import KEYWORDS, LABELS
@@ -456,9 +456,7 @@ def train(cfg: RecipeConfig) -> dict:
     features = _feature_target(cfg, model, frontend, device) if cfg.feature_weight > 0 else None
     params = [*model.parameters(), *(features.head.parameters() if features else [])]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))
-    )
+    sched = warmup_cosine(opt, cfg.warmup, cfg.steps)
     lengths = torch.full((cfg.batch_size,), SR)
     model.train()
     bar = tqdm(range(cfg.steps), desc=f"training {cfg.name}", unit="step")
@@ -498,11 +496,7 @@ def train(cfg: RecipeConfig) -> dict:
     model.eval()
     model.half().save_pretrained(out, safe_serialization=True)
     SeamlessM4TFeatureExtractor(return_attention_mask=True, stride=stride).save_pretrained(out)
-    hardware = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    )
+    hardware = hardware_name(device)
     summary = {
         "recipe": cfg.command,
         "config": asdict(cfg)
@@ -552,11 +546,9 @@ def _feature_target(cfg: RecipeConfig, model, frontend, device: torch.device) ->
 
     from .encoder_distill import DistillConfig, SpanProjector, distill_set, frame_count
 
-    tiny = cfg.voices_per_keyword < 5
-    kws = replace(cfg, mined_fraction=1.0, mined_filter=None, mine_with=cfg.mine_with or str(ASR_ENCODER))
-    dcfg = DistillConfig(seed=cfg.seed, kws=kws, tiny=tiny)
-    if tiny:
-        dcfg.max_per_pool, dcfg.crops_per_utterance = 16, 1
+    dcfg = DistillConfig.tiny() if cfg.voices_per_keyword < 5 else DistillConfig()
+    dcfg.seed = cfg.seed
+    dcfg.kws = replace(cfg, mined_fraction=1.0, mined_filter=None, mine_with=cfg.mine_with or str(ASR_ENCODER))
     clips, targets, aug, _ = distill_set(dcfg)
     frames = frame_count(model.wav2vec2_bert, frontend, device)
     head = SpanProjector(model.config.hidden_size, frames, targets.shape[1], targets.shape[2]).to(device)
