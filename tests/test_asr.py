@@ -544,3 +544,28 @@ def test_mined_word_cut_rejects_words_aligned_into_silence():
     assert clip is not None and 0.5 < clip.numel() / 16000 <= 1.0
     assert clip[0].abs() < 1e-3 and clip[-1].abs() < 1e-3  # faded in and out
     assert cut(wav, 0.1, 0.4) is None  # placed in the leading silence
+
+
+def test_warm_started_checkpoint_keeps_every_stage_in_its_record(tmp_path):
+    """Continuing from a checkpoint sums steps, time and audio over both stages and keeps both recipes."""
+    import json
+
+    from zoo_plugins.asr.recipe import with_earlier_stages
+
+    first = {"recipe": "zoo train asr --steps 10", "steps_done": 10, "hours_of_audio_seen": 1.5, "train_seconds": 60.0}
+    first |= {"hardware": "CPU", "final_loss_ema": 2.0}
+    (tmp_path / "training_summary.json").write_text(json.dumps(first))
+    second = {"recipe": "zoo train asr --init-from A", "steps_done": 5, "hours_of_audio_seen": 0.5}
+    second |= {"train_seconds": 30.0, "hardware": "CPU", "final_loss_ema": 1.5, "parameters": 7}
+    merged = with_earlier_stages(second, tmp_path)
+    assert [s["steps_done"] for s in merged["stages"]] == [10, 5]
+    assert (merged["steps_done"], merged["train_seconds"], merged["hours_of_audio_seen"]) == (15, 90.0, 2.0)
+    assert merged["recipe"] == "zoo train asr --steps 10; then zoo train asr --init-from A"
+    assert merged["parameters"] == 7 and merged["hardware"] == "CPU"
+    # a third stage extends the list rather than nesting it
+    (tmp_path / "training_summary.json").write_text(json.dumps(merged))
+    third = with_earlier_stages(second | {"hardware": "GPU"}, tmp_path)
+    assert len(third["stages"]) == 3 and third["steps_done"] == 20
+    assert third["hardware"] == "CPU + CPU + GPU"
+    # no record next to the warm start: the summary is left as it is
+    assert with_earlier_stages(second, tmp_path / "missing") == second

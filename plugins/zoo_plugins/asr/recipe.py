@@ -1,7 +1,7 @@
 """Recipe: ``zoo train asr-wav2vec2-bert``, a character CTC recogniser trained here.
 
-A small ``Wav2Vec2BertForCTC`` (conformer encoder over 80-bin log-mel fbank,
-20 ms frames) learns characters with CTC from
+A small ``Wav2Vec2BertForCTC`` (conformer encoder over 80-bin log-mel fbank
+stacked to 40 ms frames) learns characters with CTC from
 
 - real speech: ``speechocean762-train`` minus held-out speakers (non-native,
   adults and children) and ``cathy`` minus held-out ARCTIC prompts (native US);
@@ -14,8 +14,13 @@ Augmentation: speed perturbation (0.9-1.1), gain, reverb, additive noise at
 0-30 dB SNR, and SpecAugment-style masks inside the model. Batches are packed by
 duration. Training stops at ``--steps`` or ``--max-minutes``, whichever comes
 first; the learning-rate schedule follows whichever is further along, so a
-time-capped run still anneals. Held-out WER/CER (greedy decoding) go into the
-training summary and the registry card.
+time-capped run still anneals. Held-out WER/CER (greedy, and with the card's
+decoder) go into the training summary and the registry card.
+
+``--init-from DIR`` continues from an earlier checkpoint (a new warm-up and
+cosine schedule; pass ``--clean-steps 0``). The bundled checkpoint was made
+that way, in two stages; each warm-started run carries the earlier stages'
+record forward, so the card's steps, time and recipe cover all of them.
 """
 
 from __future__ import annotations
@@ -415,12 +420,39 @@ def train(cfg: RecipeConfig) -> dict:
         "heldout_sets": {k: {"utterances": len(v), "speakers": len({u.speaker for u in v})} for k, v in held.items()},
         "final_loss_ema": ema,
     }
+    if cfg.init_from:
+        summary = with_earlier_stages(summary, Path(cfg.init_from))
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     summary["heldout"] = evaluate_heldout(out, held, cfg)
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if cfg.update_registry:
         write_card(cfg, summary)
     return summary
+
+
+def with_earlier_stages(summary: dict, init_from: Path) -> dict:
+    """Fold the warm-start checkpoint's own training record into ``summary``.
+
+    A checkpoint made in stages (train, then continue from it) keeps one
+    ``stages`` list, oldest first, and its totals (steps, seconds, hours of
+    audio) cover every stage, so the card describes the whole recipe.
+    """
+    earlier_path = init_from / "training_summary.json"
+    if not earlier_path.is_file():
+        return summary
+    earlier = json.loads(earlier_path.read_text())
+    keys = ("recipe", "steps_done", "hours_of_audio_seen", "train_seconds", "hardware", "final_loss_ema")
+    stages = earlier.get("stages") or [{k: earlier.get(k) for k in keys}]
+    stages = [*stages, {k: summary.get(k) for k in keys}]
+    merged = dict(summary)
+    merged["stages"] = stages
+    merged["recipe"] = "; then ".join(str(s["recipe"]) for s in stages)
+    for key in ("steps_done", "train_seconds", "hours_of_audio_seen"):
+        merged[key] = round(sum(float(s.get(key) or 0) for s in stages), 2)
+    merged["steps_done"] = int(merged["steps_done"])
+    hardware = {s.get("hardware") for s in stages}
+    merged["hardware"] = hardware.pop() if len(hardware) == 1 else " + ".join(str(s.get("hardware")) for s in stages)
+    return merged
 
 
 def evaluate_heldout(checkpoint: Path, held: dict[str, list[Utterance]], cfg: RecipeConfig) -> dict:
@@ -464,10 +496,12 @@ def write_card(cfg: RecipeConfig, summary: dict) -> None:
     metrics = {}
     for name, scores in summary.get("heldout", {}).items():
         metrics[f"{name}-heldout"] = scores | summary["heldout_sets"][name]
+    stages = {"stages": summary["stages"]} if summary.get("stages") else {}
     update_card(
         cfg.name,
         metrics=metrics,
-        provenance={
+        provenance=stages
+        | {
             "train_seconds": summary["train_seconds"],
             "hardware": summary["hardware"],
             "parameters": summary["parameters"],
@@ -495,6 +529,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--threads", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--warmup", type=int, help="linear warm-up steps")
+    p.add_argument("--clean-steps", type=int, help="first steps on un-augmented speech (0 for a warm start)")
     p.add_argument("--out", dest="out_dir", help="where to write the checkpoint")
     p.add_argument(
         "--data", dest="data_root", help="folder holding speechocean762-train/, cathy/, speech-commands-noise/"
@@ -512,6 +548,8 @@ def main(argv: list[str] | None = None) -> dict:
         "device",
         "threads",
         "lr",
+        "warmup",
+        "clean_steps",
         "out_dir",
         "data_root",
         "init_from",
