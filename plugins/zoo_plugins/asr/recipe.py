@@ -447,11 +447,11 @@ def with_earlier_stages(summary: dict, init_from: Path) -> dict:
     merged = dict(summary)
     merged["stages"] = stages
     merged["recipe"] = "; then ".join(str(s["recipe"]) for s in stages)
-    for key in ("steps_done", "train_seconds", "hours_of_audio_seen"):
+    merged["steps_done"] = sum(int(s.get("steps_done") or 0) for s in stages)
+    for key in ("train_seconds", "hours_of_audio_seen"):
         merged[key] = round(sum(float(s.get(key) or 0) for s in stages), 2)
-    merged["steps_done"] = int(merged["steps_done"])
-    hardware = {s.get("hardware") for s in stages}
-    merged["hardware"] = hardware.pop() if len(hardware) == 1 else " + ".join(str(s.get("hardware")) for s in stages)
+    hardware = [str(s.get("hardware")) for s in stages]
+    merged["hardware"] = hardware[0] if len(set(hardware)) == 1 else " + ".join(hardware)
     return merged
 
 
