@@ -550,7 +550,7 @@ def test_warm_started_checkpoint_keeps_every_stage_in_its_record(tmp_path):
     """Continuing from a checkpoint sums steps, time and audio over both stages and keeps both recipes."""
     import json
 
-    from zoo_plugins.asr.recipe import with_earlier_stages
+    from zoo.train.stages import with_earlier_stages
 
     first = {"recipe": "zoo train asr --steps 10", "steps_done": 10, "hours_of_audio_seen": 1.5, "train_seconds": 60.0}
     first |= {"hardware": "CPU", "final_loss_ema": 2.0}

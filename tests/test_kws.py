@@ -149,6 +149,12 @@ def test_recipe_smoke(tmp_path):
     assert (out / "model.safetensors").exists() and (out / "training_summary.json").exists()
     summary = json.loads((out / "training_summary.json").read_text())
     assert summary["config"]["speed_prob"] == 1.0
+    # continuing from that checkpoint keeps both runs in one record, as the ASR recipe does
+    again = tmp_path / "again"
+    assert main(["train", "kws-wav2vec2", "--tiny", "--init-from", str(out), "--out", str(again), "--no-registry"]) == 0
+    merged = json.loads((again / "training_summary.json").read_text())
+    assert [s["steps_done"] for s in merged["stages"]] == [summary["steps_done"]] * 2
+    assert merged["steps_done"] == 2 * summary["steps_done"] and "; then " in merged["recipe"]
 
 
 def test_embedding_recipe_smoke(tmp_path):

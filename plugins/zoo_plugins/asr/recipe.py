@@ -40,6 +40,7 @@ import torch
 from zoo import audio as zaudio
 from zoo.train.augment import reverb
 from zoo.train.loop import hardware_name
+from zoo.train.stages import with_earlier_stages
 
 from .data import HELDOUT_SPEAKERS, Utterance, arctic_split, read_corpus, speaker_split
 from .text import CHARS
@@ -428,31 +429,6 @@ def train(cfg: RecipeConfig) -> dict:
     if cfg.update_registry:
         write_card(cfg, summary)
     return summary
-
-
-def with_earlier_stages(summary: dict, init_from: Path) -> dict:
-    """Fold the warm-start checkpoint's own training record into ``summary``.
-
-    A checkpoint made in stages (train, then continue from it) keeps one
-    ``stages`` list, oldest first, and its totals (steps, seconds, hours of
-    audio) cover every stage, so the card describes the whole recipe.
-    """
-    earlier_path = init_from / "training_summary.json"
-    if not earlier_path.is_file():
-        return summary
-    earlier = json.loads(earlier_path.read_text())
-    keys = ("recipe", "steps_done", "hours_of_audio_seen", "train_seconds", "hardware", "final_loss_ema")
-    stages = earlier.get("stages") or [{k: earlier.get(k) for k in keys}]
-    stages = [*stages, {k: summary.get(k) for k in keys}]
-    merged = dict(summary)
-    merged["stages"] = stages
-    merged["recipe"] = "; then ".join(str(s["recipe"]) for s in stages)
-    merged["steps_done"] = sum(int(s.get("steps_done") or 0) for s in stages)
-    for key in ("train_seconds", "hours_of_audio_seen"):
-        merged[key] = round(sum(float(s.get(key) or 0) for s in stages), 2)
-    hardware = [str(s.get("hardware")) for s in stages]
-    merged["hardware"] = hardware[0] if len(set(hardware)) == 1 else " + ".join(hardware)
-    return merged
 
 
 def evaluate_heldout(checkpoint: Path, held: dict[str, list[Utterance]], cfg: RecipeConfig) -> dict:

@@ -56,6 +56,7 @@ import torch
 from zoo import audio as zaudio
 from zoo.train.augment import reverb, speed_perturb
 from zoo.train.loop import hardware_name, warmup_cosine
+from zoo.train.stages import with_earlier_stages
 
 from .data import TRAIN_SHARE, Example, speaker_split, speech_commands
 from .task import KEYWORDS, LABELS
@@ -431,13 +432,10 @@ def train(cfg: RecipeConfig) -> dict:
     t0 = time.time()
     pools, aug, heldout = prepare(cfg)
     device = torch.device(cfg.device)
-    stage1 = None
     stride = 2
     if cfg.init_from:
         from transformers import Wav2Vec2BertForSequenceClassification
 
-        prev = Path(cfg.init_from) / "training_summary.json"
-        stage1 = json.loads(prev.read_text()) if prev.exists() else None
         model = Wav2Vec2BertForSequenceClassification.from_pretrained(cfg.init_from, dtype=torch.float32).to(device)
         stride = HFAudioInput.for_checkpoint(cfg.init_from).stride
     elif cfg.encoder_from:
@@ -506,16 +504,18 @@ def train(cfg: RecipeConfig) -> dict:
             "cache_dir": "~/.cache/zoo/kws",
         },
         "parameters": n_params,
+        "steps_done": cfg.steps,
         "train_seconds": round(train_s, 1),
         "hardware": hardware,
+        "final_loss_ema": ema,
         "pool_counts": pools.counts(),
         "heldout_speakers": len({e.speaker for e in heldout}),
         "heldout_clips": len(heldout),
     }
     if heldout:
         summary["heldout"] = evaluate(out, heldout, cfg)
-    if stages := _stages(cfg, summary, stage1):
-        summary["stages"] = stages
+    if cfg.init_from:
+        summary = with_earlier_stages(summary, cfg.init_from)
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if cfg.update_registry and heldout:
         write_card(cfg, summary, heldout)
@@ -559,10 +559,11 @@ def write_card(cfg: RecipeConfig, summary: dict, heldout: list[Example]) -> None
     """Held-out accuracy and provenance from ``summary`` into the registry card."""
     from zoo.train.card import update_card
 
-    stale = ("teacher", "init_from", "encoder_from", "stage1", "stage1_checkpoint", "train_seconds_total")
+    stale = ("teacher", "init_from", "encoder_from", "stage1", "stage1_checkpoint", "train_seconds_total", "stages")
     provenance: dict = dict.fromkeys(stale)  # None removes what an earlier recipe wrote
-    provenance |= {k: summary[k] for k in ("train_seconds", "hardware", "parameters") if k in summary}
-    provenance |= {"steps": summary["config"]["steps"], "seed": summary["config"]["seed"], "recipe": summary["recipe"]}
+    provenance |= {k: summary[k] for k in ("train_seconds", "hardware", "parameters", "stages") if k in summary}
+    provenance |= {"steps": summary.get("steps_done", summary["config"]["steps"]), "seed": summary["config"]["seed"]}
+    provenance |= {"recipe": summary["recipe"]}
     update_card(
         cfg.name,
         metrics={
@@ -573,7 +574,7 @@ def write_card(cfg: RecipeConfig, summary: dict, heldout: list[Example]) -> None
                 "split": split_name(cfg.train_share),
             }
         },
-        provenance=provenance | (summary.get("stages") or _starts(summary["config"])),
+        provenance=provenance | _starts(summary["config"]),
     )
 
 
@@ -620,25 +621,8 @@ def _centre(clip: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.pad(clip, (0, SR - clip.numel()))
 
 
-def _stages(cfg: RecipeConfig, summary: dict, before: dict | None) -> dict:
-    """Provenance of a warm-started or distilled run: what it started from and the total time."""
-    if not (cfg.init_from or cfg.teacher or cfg.encoder_from):
-        return {}
-    out: dict = {
-        "teacher": cfg.teacher,
-        "init_from": _rel(cfg.init_from),
-        "encoder_from": _rel(cfg.encoder_from),
-        "recipe": cfg.command,
-    }
-    if before:
-        out["stage1"] = {k: before.get(k) for k in ("train_seconds", "config")}
-        out["stage1"]["config"] = {k: before["config"].get(k) for k in ("steps", "seed", "batch_size", "lr")}
-        out["train_seconds_total"] = round(before.get("train_seconds", 0) + summary["train_seconds"], 1)
-    return {k: v for k, v in out.items() if v is not None}
-
-
 def _starts(config: dict) -> dict:
-    """What a run started from, from its recorded config (summaries written before ``stages`` existed)."""
+    """What a run started from (a warm start, a pretrained encoder, a teacher), from its recorded config."""
     return {k: _rel(config[k]) for k in ("encoder_from", "init_from", "teacher") if config.get(k)}
 
 
