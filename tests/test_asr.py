@@ -193,6 +193,33 @@ def test_beam_search_with_the_pocketsphinx_lm_prefers_likely_words():
     text, words = BeamDecoder(vocab, ["the", "thx", "cat", "sat"], lm=POCKETSPHINX_LM, beam_size=16)(lp, 0.02)
     assert text == "the cat sat"
     assert [w.text for w in words] == ["the", "cat", "sat"]
+    # timed by the frames that emitted them: 'the' is frames 0-5, 'cat' starts after the delimiter (8)
+    assert (words[0].start_s, words[0].end_s, words[1].start_s) == (0.0, 0.1, 0.16)
+    assert all(w.score > 0.4 for w in words)
+
+
+def test_phone_model_decodes_words_through_the_cmu_dictionary():
+    """A phone vocabulary is recognised; beam search spells words by pronunciation and times them."""
+    pytest.importorskip("pocketsphinx")
+    from zoo_plugins.asr.decoders import BeamDecoder, build_decoder
+    from zoo_plugins.asr.recipe import UNITS, encode
+
+    phones = UNITS["phones"]
+    vocab = CTCVocab.from_vocab({t: i for i, t in enumerate(phones)})
+    assert vocab.units == "phones" and CTCVocab.from_vocab({t: i for i, t in enumerate(VOCAB)}).units == "chars"
+    frames = []
+    for tok in encode("read the book", "phones"):  # 'read' has two pronunciations; either decodes
+        row = torch.full((len(phones),), -8.0)
+        row[tok] = -0.05
+        frames += [row, torch.full((len(phones),), -8.0).index_fill(0, torch.tensor([0]), -0.05)]
+    lp = torch.log_softmax(torch.stack(frames), -1)
+    text, words = BeamDecoder(vocab, ["read", "red", "the", "book", "buck"], beam_size=16)(lp, 0.04)
+    assert text in ("read the book", "red the book")
+    assert [w.text for w in words][1:] == ["the", "book"]
+    assert words[0].start_s == 0.0 and all(a.end_s <= b.start_s for a, b in zip(words, words[1:]))
+    assert all(0.9 < w.score <= 1.0 for w in words)
+    with pytest.raises(zoo.ZooError, match="outputs phones"):
+        build_decoder("greedy", vocab, {})
 
 
 # ------------------------------------------------------------------ a tiny random checkpoint, end to end
@@ -496,6 +523,15 @@ def test_recipe_smoke(tmp_path):
     summary = json.loads((out / "training_summary.json").read_text())
     assert set(summary["heldout"]) >= {"speechocean762"}
     assert {"wer", "cer", "wer_greedy"} <= set(summary["heldout"]["speechocean762"])
+    # continue with phone outputs: the encoder is kept, the output layer rebuilt, both runs recorded
+    phones = tmp_path / "phones"
+    argv = ["train", "asr-wav2vec2-bert", "--tiny", "--units", "phones", "--init-from", str(out), "--out", str(phones)]
+    assert main([*argv, "--no-registry"]) == 0
+    vocab = json.loads((phones / "vocab.json").read_text())
+    assert "HH" in vocab and "a" not in vocab and vocab["|"] == 2
+    again = json.loads((phones / "training_summary.json").read_text())
+    assert len(again["stages"]) == 2 and "wer" in again["heldout"]["speechocean762"]
+    assert "wer_greedy" not in again["heldout"]["speechocean762"]  # greedy cannot spell words from phones
 
 
 def test_word_timing_tolerates_a_final_token_stamped_past_the_end():

@@ -44,7 +44,8 @@ class CTCNet(nn.Module):
         self.frame_samples, self.sample_rate = frame_samples, sample_rate
         self.frame_s = frame_samples / sample_rate
         self.params = dict(params)
-        self.decoder = build_decoder(str(self.params.get("decoder", "greedy")), vocab, self.params)
+        default = "beam-lm" if vocab.units == "phones" else "greedy"  # phones need a lexicon to make words
+        self.decoder = build_decoder(str(self.params.get("decoder", default)), vocab, self.params)
         #: a chunk whose loudest 30 ms frame is quieter than this (dBFS) is silence: no words
         self.silence_db = float(self.params.get("silence_db", -55.0))
         #: words whose mean token probability is below this are dropped (noise, music)

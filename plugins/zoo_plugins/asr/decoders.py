@@ -2,7 +2,9 @@
 
 Every decoder takes one utterance's log-probabilities ``(frames, vocab)`` and
 returns ``(text, words)`` with word times in seconds. Beam search is
-torchaudio's lexicon decoder (flashlight-text). The default language model is
+torchaudio's lexicon decoder (flashlight-text). Character models spell each
+lexicon word with its letters; phone models (a vocabulary of ARPAbet phones)
+with its CMU-dictionary pronunciations, so they need beam search to give words. The default language model is
 the CMU en-US trigram shipped in the ``pocketsphinx`` wheel, queried in place
 through pocketsphinx's own n-gram code (no conversion, nothing downloaded);
 a KenLM ``.arpa``/``.bin`` path works too.
@@ -21,6 +23,8 @@ import torch
 
 from zoo.errors import ZooError
 from zoo.results import Word
+
+from . import cmudict
 
 __all__ = ["BeamDecoder", "CTCVocab", "GreedyDecoder", "build_decoder"]
 
@@ -43,6 +47,14 @@ class CTCVocab:
         if blank not in vocab:
             raise ZooError(f"the CTC vocabulary has no blank token {blank!r}")
         return cls(tuple(tokens), vocab[blank], vocab.get(delimiter))
+
+    @property
+    def units(self) -> str:
+        """``phones`` when the regular tokens are ARPAbet phones (at least one two-letter), else ``chars``."""
+        regular = [t for i, t in enumerate(self.tokens) if t and i != self.delimiter and not t.startswith("<")]
+        phones = set(cmudict.PHONES)
+        is_phones = regular and all(t in phones for t in regular) and any(len(t) == 2 for t in regular)
+        return "phones" if is_phones else "chars"
 
     def char(self, i: int) -> str:
         """The text a token stands for: lower case; the delimiter is a space; specials are dropped."""
@@ -105,6 +117,38 @@ class GreedyDecoder:
         return words_from_frames(self.vocab, best[frames].tolist(), frames, log_probs.float().exp(), frame_s)
 
 
+def words_from_hypothesis(
+    vocab: CTCVocab,
+    hyp_words: Sequence[str],
+    tokens: Sequence[int],
+    frames: Sequence[int],
+    probs: torch.Tensor,
+    frame_s: float,
+) -> tuple[str, list[Word]]:
+    """Words of a lexicon beam-search hypothesis, timed by their tokens (the spans between delimiters)."""
+    last = probs.shape[0] - 1
+    spans: list[list[tuple[int, int]]] = [[]]
+    for tok, t in zip(tokens, frames):
+        if int(tok) == vocab.delimiter:
+            if spans[-1]:
+                spans.append([])
+        elif int(tok) != vocab.blank:
+            spans[-1].append((int(tok), min(int(t), last)))
+    spans = [s for s in spans if s]
+    if len(spans) != len(hyp_words):  # every lexicon spelling ends in the delimiter, so this is a bug
+        raise ZooError(f"beam search returned {len(hyp_words)} words but {len(spans)} token spans")
+    words = [
+        Word(
+            word,
+            round(span[0][1] * frame_s, 3),
+            round((span[-1][1] + 1) * frame_s, 3),
+            sum(float(probs[t, tok]) for tok, t in span) / len(span),
+        )
+        for word, span in zip(hyp_words, spans)
+    ]
+    return " ".join(w.text for w in words), words
+
+
 class BeamDecoder:
     """Lexicon-constrained CTC beam search (torchaudio / flashlight-text), optionally with a word LM."""
 
@@ -128,10 +172,15 @@ class BeamDecoder:
         self.vocab = vocab
         # flashlight needs unique token strings; empty/special slots get placeholders
         self.token_names = [t if t else f"<tok{i}>" for i, t in enumerate(vocab.tokens)]
-        spell = {self.vocab.char(i): self.token_names[i] for i in range(len(vocab.tokens)) if len(vocab.char(i)) == 1}
-        words = sorted({w for w in lexicon_words if w and all(c in spell for c in w)})
         sil = self.token_names[vocab.delimiter]
-        lexicon = {w: [[*(spell[c] for c in w), sil]] for w in words}
+        if vocab.units == "phones":
+            prons = cmudict.pronunciations()
+            words = sorted({w for w in lexicon_words if w in prons})
+            lexicon = {w: [[*p, sil] for p in prons[w]] for w in words}
+        else:
+            spell = {vocab.char(i): self.token_names[i] for i in range(len(vocab.tokens)) if len(vocab.char(i)) == 1}
+            words = sorted({w for w in lexicon_words if w and all(c in spell for c in w)})
+            lexicon = {w: [[*(spell[c] for c in w), sil]] for w in words}
         lexicon["<unk>"] = []  # flashlight's word dictionaries always hold the unknown word
         self._decoder = _lexicon_decoder(
             lexicon,
@@ -156,9 +205,12 @@ class BeamDecoder:
         if not hyps or not hyps[0]:
             return "", []
         best = hyps[0][0]
-        return words_from_frames(
-            self.vocab, best.tokens.tolist(), best.timesteps.tolist(), log_probs.float().exp(), frame_s
-        )
+        # flashlight's path starts with one extra (start) step, so its timesteps run one frame late
+        frames = [max(int(t) - 1, 0) for t in best.timesteps.tolist()]
+        tokens, probs = best.tokens.tolist(), log_probs.float().exp()
+        if self.vocab.units == "phones":
+            return words_from_hypothesis(self.vocab, best.words, tokens, frames, probs, frame_s)
+        return words_from_frames(self.vocab, tokens, frames, probs, frame_s)
 
 
 def _lexicon_decoder(lexicon: dict, tokens: list[str], lm: str | None, *, cache_dir: Path | None, **options):
@@ -270,20 +322,6 @@ def pocketsphinx_vocabulary(candidates: Sequence[str]) -> list[str]:
     return [w for w in candidates if m.prob([w]) > _LOG_ZERO]
 
 
-def cmudict_words() -> list[str]:
-    """Every word of the CMU pronouncing dictionary in the pocketsphinx wheel (variants folded)."""
-    import pocketsphinx
-
-    path = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
-    words = set()
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            w = line.split(" ", 1)[0].split("(", 1)[0].strip().lower()
-            if w:
-                words.add(w)
-    return sorted(words)
-
-
 def _lm_base():
     from torchaudio.models.decoder import CTCDecoderLM
 
@@ -344,6 +382,8 @@ class PocketsphinxLM(_lm_base()):  # type: ignore[misc]
 
 def build_decoder(kind: str, vocab: CTCVocab, params: dict, extra_words: Sequence[str] = ()):
     """``kind``: ``greedy``, ``beam`` (lexicon, no LM) or ``beam-lm`` (lexicon + word LM)."""
+    if kind == "greedy" and vocab.units == "phones":
+        raise ZooError("this CTC model outputs phones, which greedy decoding cannot spell: use 'beam' or 'beam-lm'")
     if kind == "greedy":
         return GreedyDecoder(vocab)
     if kind not in ("beam", "beam-lm"):
@@ -351,7 +391,7 @@ def build_decoder(kind: str, vocab: CTCVocab, params: dict, extra_words: Sequenc
     lm = params.get("lm", POCKETSPHINX_LM) if kind == "beam-lm" else None
     words = list(extra_words)
     if lm == POCKETSPHINX_LM or (kind == "beam" and params.get("lexicon", POCKETSPHINX_LM) == POCKETSPHINX_LM):
-        words += pocketsphinx_vocabulary(cmudict_words())
+        words += pocketsphinx_vocabulary(cmudict.words())
     return BeamDecoder(
         vocab,
         words,

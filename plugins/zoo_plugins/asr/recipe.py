@@ -17,8 +17,12 @@ first; the learning-rate schedule follows whichever is further along, so a
 time-capped run still anneals. Held-out WER/CER (greedy, and with the card's
 decoder) go into the training summary and the registry card.
 
-``--init-from DIR`` continues from an earlier checkpoint (a new warm-up and
-cosine schedule; pass ``--clean-steps 0``). The bundled checkpoint was made
+``--units phones`` trains the 39 ARPAbet phones of the CMU dictionary instead
+of characters (targets from each word's first pronunciation; beam search then
+spells the vocabulary with every pronunciation). ``--init-from DIR`` continues
+from an earlier checkpoint (a new warm-up and cosine schedule; pass
+``--clean-steps 0``); when DIR has other output units, its encoder is kept and
+the output layer is rebuilt, keeping the rows of the shared special tokens. The bundled checkpoint was made
 that way, in two stages; each warm-started run carries the earlier stages'
 record forward, so the card's steps, time and recipe cover all of them.
 """
@@ -42,7 +46,9 @@ from zoo.train.augment import reverb
 from zoo.train.loop import hardware_name
 from zoo.train.stages import with_earlier_stages
 
+from . import cmudict
 from .data import HELDOUT_SPEAKERS, Utterance, arctic_split, read_corpus, speaker_split
+from .decoders import CTCVocab
 from .text import CHARS
 
 HERE = Path(__file__).resolve().parent
@@ -52,6 +58,7 @@ NAME = "asr-wav2vec2-bert"
 
 #: CTC vocabulary: blank/pad first, then unknown, word delimiter and the characters
 VOCAB = ["<pad>", "<unk>", "|", *CHARS]
+UNITS = {"chars": VOCAB, "phones": ["<pad>", "<unk>", "|", *cmudict.PHONES]}
 
 
 @dataclass
@@ -91,6 +98,8 @@ class RecipeConfig:
     #: all-blank plateau on clean data first (it stayed there for 1000+ steps on the full mix)
     clean_steps: int = 600
     init_from: str | None = None
+    #: output units: ``chars`` (a-z and apostrophe) or ``phones`` (CMU-dictionary ARPAbet)
+    units: str = "chars"
     update_registry: bool = True
     command: str = f"zoo train {NAME}"
 
@@ -274,10 +283,23 @@ class Augmenter:
         return waves, texts
 
 
-def encode(text: str) -> list[int]:
-    """Character ids of a normalised transcript (spaces become the ``|`` delimiter)."""
-    index = {c: i for i, c in enumerate(VOCAB)}
-    return [index["|"] if c == " " else index.get(c, 1) for c in text]
+def encode(text: str, units: str = "chars") -> list[int]:
+    """Token ids of a normalised transcript: characters, or each word's first CMU pronunciation.
+
+    Words are separated by the ``|`` delimiter; a character outside the
+    alphabet, or a word the dictionary lacks, becomes ``<unk>``.
+
+    >>> encode("hi yo"), encode("hi yo", "phones")
+    ([10, 11, 2, 27, 17], [18, 8, 2, 39, 27])
+    """
+    vocab = UNITS[units]
+    index = {c: i for i, c in enumerate(vocab)}
+    if units == "chars":
+        return [index["|"] if c == " " else index.get(c, 1) for c in text]
+    ids: list[int] = []
+    for k, pron in enumerate(cmudict.phonemize(text)):
+        ids += ([index["|"]] if k else []) + [index.get(p, 1) for p in pron]
+    return ids
 
 
 # ---------------------------------------------------------------- model
@@ -305,7 +327,7 @@ def build_model(cfg: RecipeConfig, stride: int | None = None):
         mask_time_length=5,
         mask_feature_prob=0.05,
         mask_feature_length=16,
-        vocab_size=len(VOCAB),
+        vocab_size=len(UNITS[cfg.units]),
         pad_token_id=0,
         ctc_loss_reduction="mean",
         ctc_zero_infinity=True,
@@ -313,11 +335,11 @@ def build_model(cfg: RecipeConfig, stride: int | None = None):
     return Wav2Vec2BertForCTC(config)
 
 
-def save_tokenizer(out: Path, stride: int = 4) -> None:
+def save_tokenizer(out: Path, stride: int = 4, units: str = "chars") -> None:
     """The HF tokenizer/vocabulary files next to the weights (loadable by ``Wav2Vec2CTCTokenizer``)."""
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2CTCTokenizer
 
-    (out / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}, indent=1) + "\n")
+    (out / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(UNITS[units])}, indent=1) + "\n")
     tok = Wav2Vec2CTCTokenizer(
         str(out / "vocab.json"), unk_token="<unk>", pad_token="<pad>", word_delimiter_token="|", do_lower_case=False
     )
@@ -325,13 +347,38 @@ def save_tokenizer(out: Path, stride: int = 4) -> None:
     SeamlessM4TFeatureExtractor(return_attention_mask=True, stride=stride).save_pretrained(out)
 
 
-def _save(model, out: Path, half: bool, stride: int) -> None:
+def rehead(model, init_from: Path, vocab: list[str]):
+    """Give ``model`` (loaded from ``init_from``) an output layer for ``vocab`` if its own is for other tokens.
+
+    Rows of tokens both vocabularies share (blank, unknown, delimiter...) are
+    copied; the rest start fresh (seeded by the recipe).
+    """
+    vocab_file = Path(init_from) / "vocab.json"
+    if not vocab_file.exists():  # nothing says otherwise: assume the same tokens
+        return model
+    old_vocab: dict[str, int] = json.loads(vocab_file.read_text())
+    if sorted(old_vocab, key=old_vocab.__getitem__) == vocab:
+        return model
+    old = model.lm_head
+    new = torch.nn.Linear(old.in_features, len(vocab)).to(old.weight.device)
+    with torch.no_grad():
+        for i, tok in enumerate(vocab):
+            if tok in old_vocab and old_vocab[tok] < old.out_features:
+                new.weight[i] = old.weight[old_vocab[tok]]
+                new.bias[i] = old.bias[old_vocab[tok]]
+    model.lm_head = new
+    model.config.vocab_size = len(vocab)
+    print(f"new output layer: {len(old_vocab)} tokens in {init_from} -> {len(vocab)} here")
+    return model
+
+
+def _save(model, out: Path, half: bool, stride: int, units: str = "chars") -> None:
     out.mkdir(parents=True, exist_ok=True)
     import copy
 
     m = copy.deepcopy(model).eval()
     (m.half() if half else m).save_pretrained(out, safe_serialization=True)
-    save_tokenizer(out, stride)
+    save_tokenizer(out, stride, units)
 
 
 # ------------------------------------------------------------- training
@@ -346,7 +393,8 @@ def train(cfg: RecipeConfig) -> dict:
     if cfg.init_from:
         from transformers import Wav2Vec2BertForCTC
 
-        model = Wav2Vec2BertForCTC.from_pretrained(cfg.init_from, dtype=torch.float32).to(device)
+        model = Wav2Vec2BertForCTC.from_pretrained(cfg.init_from, dtype=torch.float32)
+        model = rehead(model, Path(cfg.init_from), UNITS[cfg.units]).to(device)
     else:
         model = build_model(cfg).to(device)
     frontend = FbankFrontend(stride=cfg.stride).to(device)
@@ -384,7 +432,7 @@ def train(cfg: RecipeConfig) -> dict:
         x = torch.zeros(len(waves), int(lengths.max()))
         for i, w in enumerate(waves):
             x[i, : w.numel()] = w
-        ids = [encode(t) for t in texts]
+        ids = [encode(t, cfg.units) for t in texts]
         labels = torch.full((len(ids), max(1, max(len(i) for i in ids))), -100, dtype=torch.long)
         for i, seq in enumerate(ids):
             labels[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
@@ -402,12 +450,12 @@ def train(cfg: RecipeConfig) -> dict:
             ema = value if ema is None else 0.98 * ema + 0.02 * value
         bar.set_postfix(loss=f"{ema:.3f}" if ema is not None else "nan", lr=f"{lr_at(step):.1e}")
         if cfg.save_every and step and step % cfg.save_every == 0:
-            _save(model, work, half=False, stride=cfg.stride)
+            _save(model, work, half=False, stride=cfg.stride, units=cfg.units)
             (work / "progress.json").write_text(json.dumps({"step": step, "loss_ema": ema, "hours_seen": seen / 3600}))
     steps_done = step + 1 if step else 0
     train_s = time.time() - t0
     out = Path(cfg.out_dir)
-    _save(model, out, half=True, stride=cfg.stride)
+    _save(model, out, half=True, stride=cfg.stride, units=cfg.units)
     hardware = hardware_name(device)
     summary = {
         "recipe": cfg.command,
@@ -457,7 +505,10 @@ def evaluate_heldout(checkpoint: Path, held: dict[str, list[Utterance]], cfg: Re
         )
     card = dataclasses.replace(base, weights={"path": str(checkpoint)})
     out: dict[str, dict] = {name: {} for name, utts in held.items() if utts}
-    for suffix, params in (("_greedy", {"decoder": "greedy"}), ("", {})):
+    vocab = CTCVocab.from_vocab(json.loads((Path(checkpoint) / "vocab.json").read_text()))
+    # greedy decoding spells words from characters only; a phone model is scored with the card's beam search
+    decoders = (("_greedy", {"decoder": "greedy"}), ("", {})) if vocab.units == "chars" else (("", {}),)
+    for suffix, params in decoders:
         model = zoo.from_card(card, device="cpu", **params)
         for name in out:
             results = model([u.path for u in held[name]], progress=True)
@@ -512,6 +563,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--data", dest="data_root", help="folder holding speechocean762-train/, cathy/, speech-commands-noise/"
     )
     p.add_argument("--init-from", help="warm start from this checkpoint directory")
+    p.add_argument("--units", choices=sorted(UNITS), help="output units: chars (default) or CMU-dictionary phones")
     p.add_argument("--no-registry", action="store_true", help="do not write metrics into registry.yaml")
     p.add_argument("--eval-only", action="store_true", help="score the checkpoint in --out on the held-out sets")
     args = p.parse_args(argv)
@@ -529,6 +581,7 @@ def main(argv: list[str] | None = None) -> dict:
         "out_dir",
         "data_root",
         "init_from",
+        "units",
     ):
         value = getattr(args, key)
         if value is not None:
