@@ -525,7 +525,7 @@ def test_recipe_smoke(tmp_path):
     assert {"wer", "cer", "wer_greedy"} <= set(summary["heldout"]["speechocean762"])
     # continue with phone outputs: the encoder is kept, the output layer rebuilt, both runs recorded
     phones = tmp_path / "phones"
-    argv = ["train", "asr-wav2vec2-bert", "--tiny", "--units", "phones", "--init-from", str(out), "--out", str(phones)]
+    argv = ["train", "asr-wav2vec2-bert-phones", "--tiny", "--init-from", str(out), "--out", str(phones)]
     assert main([*argv, "--no-registry"]) == 0
     vocab = json.loads((phones / "vocab.json").read_text())
     assert "HH" in vocab and "a" not in vocab and vocab["|"] == 2

@@ -58,3 +58,4 @@ def register_recipes(register):
     from . import recipe
 
     register(recipe.NAME, recipe.main)
+    register(recipe.PHONES_NAME, recipe.main_phones)

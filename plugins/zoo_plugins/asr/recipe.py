@@ -30,6 +30,7 @@ record forward, so the card's steps, time and recipe cover all of them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -55,6 +56,18 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 SR = 16000
 NAME = "asr-wav2vec2-bert"
+#: the phone-level model: the same network, warm-started from the character model (``zoo train NAME-phones``)
+PHONES_NAME = f"{NAME}-phones"
+#: how ``zoo train asr-wav2vec2-bert-phones`` differs from the character recipe by default
+PHONES_DEFAULTS = {
+    "units": "phones",
+    "init_from": str(HERE / "checkpoints" / NAME),
+    "lr": 5e-4,
+    "warmup": 200,
+    "clean_steps": 0,
+    "steps": 9000,
+    "max_minutes": 80.0,
+}
 
 #: CTC vocabulary: blank/pad first, then unknown, word delimiter and the characters
 VOCAB = ["<pad>", "<unk>", "|", *CHARS]
@@ -483,10 +496,8 @@ def evaluate_heldout(checkpoint: Path, held: dict[str, list[Utterance]], cfg: Re
     """WER/CER of the checkpoint on each held-out set, through the zoo runner.
 
     ``wer``/``cer`` use the card's decoder (beam search with the LM); ``*_greedy``
-    are greedy CTC decoding, the acoustic model alone.
+    are greedy CTC decoding, the acoustic model alone (character models only).
     """
-    import dataclasses
-
     import zoo
 
     from .metrics import score
@@ -545,9 +556,9 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """``zoo train asr-wav2vec2-bert`` entry point."""
-    p = argparse.ArgumentParser(prog=f"zoo train {NAME}", description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None, name: str = NAME) -> dict:
+    """``zoo train asr-wav2vec2-bert`` (and ``...-phones``) entry point."""
+    p = argparse.ArgumentParser(prog=f"zoo train {name}", description=__doc__.split("\n")[0])
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (CI)")
     p.add_argument("--steps", type=int)
     p.add_argument("--max-minutes", type=float, help="stop (annealed) after this much training time")
@@ -568,6 +579,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eval-only", action="store_true", help="score the checkpoint in --out on the held-out sets")
     args = p.parse_args(argv)
     cfg = RecipeConfig.tiny() if args.tiny else RecipeConfig()
+    if name == PHONES_NAME:
+        defaults = {"units": "phones"} if args.tiny else PHONES_DEFAULTS
+        cfg = dataclasses.replace(cfg, name=name, out_dir=str(HERE / "checkpoints" / name), **defaults)
     for key in (
         "steps",
         "max_minutes",
@@ -588,7 +602,7 @@ def main(argv: list[str] | None = None) -> dict:
             setattr(cfg, key, value)
     if args.no_registry:
         cfg.update_registry = False
-    cfg.command = " ".join([f"zoo train {NAME}", *(argv if argv is not None else [])])
+    cfg.command = " ".join([f"zoo train {name}", *(argv if argv is not None else [])])
     if args.eval_only:
         out = Path(cfg.out_dir)
         summary = json.loads((out / "training_summary.json").read_text())
@@ -603,23 +617,30 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 
+def main_phones(argv: list[str] | None = None) -> dict:
+    """``zoo train asr-wav2vec2-bert-phones``: the phone recipe (see :data:`PHONES_DEFAULTS`)."""
+    return main(argv, name=PHONES_NAME)
+
+
 def tune_decoder(
-    checkpoint: Path, held: dict[str, list[Utterance]], lm_weights: list[float], word_scores: list[float]
+    checkpoint: Path,
+    held: dict[str, list[Utterance]],
+    lm_weights: list[float],
+    word_scores: list[float],
+    name: str = NAME,
 ) -> list[dict]:
     """WER of beam search + LM over a grid of (lm_weight, word_score), acoustic scores computed once.
 
     The grid is scored on the held-out sets, so the chosen point carries a
     selection bias on them; the README says so next to the numbers.
     """
-    import dataclasses
-
     import zoo
 
     from .decoders import build_decoder
     from .metrics import score
 
-    card = dataclasses.replace(zoo.info(NAME), weights={"path": str(checkpoint)})
-    model = zoo.from_card(card, device="cpu", decoder="greedy")
+    card = dataclasses.replace(zoo.info(name), weights={"path": str(checkpoint)})
+    model = zoo.from_card(card, device="cpu", decoder="beam")
     net = model.net
     log_probs: dict[str, list[torch.Tensor]] = {}
     with torch.inference_mode():
