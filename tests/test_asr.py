@@ -198,6 +198,18 @@ def test_beam_search_with_the_pocketsphinx_lm_prefers_likely_words():
     assert all(w.score > 0.4 for w in words)
 
 
+def test_homophones_beyond_the_trie_limit_keep_the_most_frequent_words():
+    pytest.importorskip("pocketsphinx")
+    from zoo_plugins.asr.decoders import cap_homophones
+
+    same = ["T", "UW", "|"]
+    lexicon = {w: [same] for w in ["tu", "tew", "tou", "too", "two", "to", "toohey", "tue"]}
+    lexicon["cat"] = [["K", "AE", "T", "|"]]
+    kept = cap_homophones(lexicon, limit=6)
+    assert {"to", "two", "too", "cat"} <= set(kept) and len(kept) == 7
+    assert cap_homophones({"cat": lexicon["cat"]}) == {"cat": lexicon["cat"]}
+
+
 def test_phone_model_decodes_words_through_the_cmu_dictionary():
     """A phone vocabulary is recognised; beam search spells words by pronunciation and times them."""
     pytest.importorskip("pocketsphinx")

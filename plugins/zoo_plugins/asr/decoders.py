@@ -176,7 +176,7 @@ class BeamDecoder:
         if vocab.units == "phones":
             prons = cmudict.pronunciations()
             words = sorted({w for w in lexicon_words if w in prons})
-            lexicon = {w: [[*p, sil] for p in prons[w]] for w in words}
+            lexicon = cap_homophones({w: [[*p, sil] for p in prons[w]] for w in words})
         else:
             spell = {vocab.char(i): self.token_names[i] for i in range(len(vocab.tokens)) if len(vocab.char(i)) == 1}
             words = sorted({w for w in lexicon_words if w and all(c in spell for c in w)})
@@ -211,6 +211,35 @@ class BeamDecoder:
         if self.vocab.units == "phones":
             return words_from_hypothesis(self.vocab, best.words, tokens, frames, probs, frame_s)
         return words_from_frames(self.vocab, tokens, frames, probs, frame_s)
+
+
+#: flashlight's lexicon trie keeps at most this many words per spelling
+TRIE_WORDS_PER_NODE = 6
+
+
+def cap_homophones(lexicon: dict[str, list[list[str]]], limit: int = TRIE_WORDS_PER_NODE) -> dict:
+    """Keep at most ``limit`` words per spelling (phone models: homophones), the most frequent first.
+
+    flashlight drops the surplus itself, arbitrarily and with a warning per
+    node; ranking by the pocketsphinx unigram keeps the words an English
+    speaker is likelier to have said (``to``/``two``/``too`` over rare names).
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for word, spellings in lexicon.items():
+        for spelling in spellings:
+            groups.setdefault(tuple(spelling), []).append(word)
+    if all(len(ws) <= limit for ws in groups.values()):
+        return lexicon
+    try:
+        unigram = pocketsphinx_ngram()
+        rank = lambda w: (-unigram.prob([w]), w)  # noqa: E731
+    except ZooError:  # no pocketsphinx: alphabetical, but deterministic
+        rank = lambda w: (0, w)  # noqa: E731
+    kept: dict[str, list[list[str]]] = {}
+    for spelling, words in groups.items():
+        for word in sorted(words, key=rank)[:limit]:
+            kept.setdefault(word, []).append(list(spelling))
+    return kept
 
 
 def _lexicon_decoder(lexicon: dict, tokens: list[str], lm: str | None, *, cache_dir: Path | None, **options):
