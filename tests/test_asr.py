@@ -583,6 +583,24 @@ def test_align_words_places_known_words_where_the_tokens_are():
     assert align_words(_spiky_log_probs(spikes, 60), "go up 0n", vocab, 0.04) == []
 
 
+def test_align_words_with_a_phone_model_uses_pronunciations():
+    pytest.importorskip("pocketsphinx")
+    from zoo_plugins.asr.align import align_words, transcript_tokens
+    from zoo_plugins.asr.recipe import UNITS
+
+    phones = UNITS["phones"]
+    vocab = CTCVocab.from_vocab({t: i for i, t in enumerate(phones)})
+    index = {t: i for i, t in enumerate(phones)}
+    assert transcript_tokens("go xqzv", vocab) == [[index["G"], index["OW"]], []]
+    lp = torch.full((40, len(phones)), -20.0)
+    lp[:, 0] = 0.0
+    for frame, tok in [(5, "G"), (7, "OW"), (12, "|"), (20, "AH"), (22, "P")]:
+        lp[frame] = -20.0
+        lp[frame, index[tok]] = 0.0
+    words = align_words(lp, "go up", vocab, frame_s=0.04)
+    assert [(w.text, w.start_s, w.end_s) for w in words] == [("go", 0.2, 0.32), ("up", 0.8, 0.92)]
+
+
 def test_mined_word_cut_rejects_words_aligned_into_silence():
     from zoo_plugins.kws.mining import cut
 

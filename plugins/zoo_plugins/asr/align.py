@@ -23,7 +23,17 @@ __all__ = ["align_corpus", "align_words", "transcript_tokens"]
 
 
 def transcript_tokens(text: str, vocab: CTCVocab) -> list[list[int]]:
-    """Token ids of each word of a normalised transcript (words with unknown characters are ``[]``)."""
+    """Token ids of each word of a normalised transcript (words the vocabulary cannot spell are ``[]``).
+
+    Character models spell words letter by letter; phone models use each
+    word's first CMU-dictionary pronunciation.
+    """
+    if vocab.units == "phones":
+        from .cmudict import phonemize
+
+        phone_index = {tok: i for i, tok in enumerate(vocab.tokens)}
+        prons = phonemize(text, unknown="")
+        return [[phone_index[p] for p in pron] if all(p in phone_index for p in pron) else [] for pron in prons]
     index = {tok.lower(): i for i, tok in enumerate(vocab.tokens) if len(tok) == 1 and i != vocab.delimiter}
     out = []
     for word in text.split():
