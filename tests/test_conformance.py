@@ -32,8 +32,8 @@ def test_asr_plugin_and_task_conform():
 
 
 def test_asr_bundled_model_conforms():
-    """asr-wav2vec2-bert (the task default) passes every model check: batches, errors, devices, results."""
-    report = check_plugin("asr", models=["asr-wav2vec2-bert"])
+    """Both bundled recognisers (phones: the task default) pass every model check: batches, errors, devices."""
+    report = check_plugin("asr", models=["asr-wav2vec2-bert-phones", "asr-wav2vec2-bert"])
     failed = [(c.name, c.detail) for c in report.checks if c.status == "failed"]
     assert report.ok, failed
     assert {c.name for c in report.checks} == set(CHECKS)

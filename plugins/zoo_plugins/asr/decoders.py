@@ -135,8 +135,9 @@ def words_from_hypothesis(
         elif int(tok) != vocab.blank:
             spans[-1].append((int(tok), min(int(t), last)))
     spans = [s for s in spans if s]
-    if len(spans) != len(hyp_words):  # every lexicon spelling ends in the delimiter, so this is a bug
+    if len(spans) < len(hyp_words):  # every lexicon spelling ends in the delimiter, so this is a bug
         raise ZooError(f"beam search returned {len(hyp_words)} words but {len(spans)} token spans")
+    spans = spans[: len(hyp_words)]  # a trailing unfinished spelling is not a word
     words = [
         Word(
             word,
@@ -199,7 +200,12 @@ class BeamDecoder:
     def __call__(self, log_probs: torch.Tensor, frame_s: float) -> tuple[str, list[Word]]:
         if log_probs.shape[0] == 0:
             return "", []
-        emissions = log_probs.float().contiguous().unsqueeze(0)
+        # CTC targets end without a word boundary, so the last word's spelling would stay open and
+        # flashlight would drop it (or, for characters, never score it): one frame that is surely
+        # the delimiter closes it
+        close = torch.full((1, log_probs.shape[1]), -1e4)
+        close[0, self.vocab.delimiter] = 0.0
+        emissions = torch.cat([log_probs.float(), close]).contiguous().unsqueeze(0)
         with self._lock:
             hyps = self._decoder(emissions)
         if not hyps or not hyps[0]:
