@@ -4,14 +4,16 @@ Every decoder takes one utterance's log-probabilities ``(frames, vocab)`` and
 returns ``(text, words)`` with word times in seconds. Beam search is
 torchaudio's lexicon decoder (flashlight-text). Character models spell each
 lexicon word with its letters; phone models (a vocabulary of ARPAbet phones)
-with its CMU-dictionary pronunciations, so they need beam search to give words. The default language model is
-the CMU en-US trigram shipped in the ``pocketsphinx`` wheel, queried in place
-through pocketsphinx's own n-gram code (no conversion, nothing downloaded);
-a KenLM ``.arpa``/``.bin`` path works too.
+with its CMU-dictionary pronunciations, so they need beam search to give
+words. The default language model is the CMU en-US trigram shipped in the
+``pocketsphinx`` wheel, queried in place through pocketsphinx's own n-gram code
+(no conversion, nothing downloaded); a KenLM ``.arpa``/``.bin`` path works too.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import math
 import threading
@@ -48,7 +50,7 @@ class CTCVocab:
             raise ZooError(f"the CTC vocabulary has no blank token {blank!r}")
         return cls(tuple(tokens), vocab[blank], vocab.get(delimiter))
 
-    @property
+    @functools.cached_property
     def units(self) -> str:
         """``phones`` when the regular tokens are ARPAbet phones (at least one two-letter), else ``chars``."""
         regular = [t for i, t in enumerate(self.tokens) if t and i != self.delimiter and not t.startswith("<")]
@@ -125,28 +127,12 @@ def words_from_hypothesis(
     probs: torch.Tensor,
     frame_s: float,
 ) -> tuple[str, list[Word]]:
-    """Words of a lexicon beam-search hypothesis, timed by their tokens (the spans between delimiters)."""
-    last = probs.shape[0] - 1
-    spans: list[list[tuple[int, int]]] = [[]]
-    for tok, t in zip(tokens, frames):
-        if int(tok) == vocab.delimiter:
-            if spans[-1]:
-                spans.append([])
-        elif int(tok) != vocab.blank:
-            spans[-1].append((int(tok), min(int(t), last)))
-    spans = [s for s in spans if s]
+    """A lexicon beam-search hypothesis's words, timed by their token spans (phone models spell no text)."""
+    _, spans = words_from_frames(vocab, tokens, frames, probs, frame_s)
     if len(spans) < len(hyp_words):  # every lexicon spelling ends in the delimiter, so this is a bug
         raise ZooError(f"beam search returned {len(hyp_words)} words but {len(spans)} token spans")
-    spans = spans[: len(hyp_words)]  # a trailing unfinished spelling is not a word
-    words = [
-        Word(
-            word,
-            round(span[0][1] * frame_s, 3),
-            round((span[-1][1] + 1) * frame_s, 3),
-            sum(float(probs[t, tok]) for tok, t in span) / len(span),
-        )
-        for word, span in zip(hyp_words, spans)
-    ]
+    # a trailing unfinished spelling is not a word
+    words = [dataclasses.replace(span, text=word) for word, span in zip(hyp_words, spans)]
     return " ".join(w.text for w in words), words
 
 

@@ -21,10 +21,11 @@ decoder) go into the training summary and the registry card.
 of characters (targets from each word's first pronunciation; beam search then
 spells the vocabulary with every pronunciation). ``--init-from DIR`` continues
 from an earlier checkpoint (a new warm-up and cosine schedule; pass
-``--clean-steps 0``); when DIR has other output units, its encoder is kept and
-the output layer is rebuilt, keeping the rows of the shared special tokens. The bundled checkpoint was made
-that way, in two stages; each warm-started run carries the earlier stages'
-record forward, so the card's steps, time and recipe cover all of them.
+``--clean-steps 0``); when DIR has other output units, its encoder is kept
+and the output layer is rebuilt, keeping the rows of the shared special
+tokens. The bundled checkpoints were made that way, in stages; each
+warm-started run carries the earlier stages' record forward, so the card's
+steps, time and recipe cover all of them.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ PHONES_DEFAULTS = {
 #: CTC vocabulary: blank/pad first, then unknown, word delimiter and the characters
 VOCAB = ["<pad>", "<unk>", "|", *CHARS]
 UNITS = {"chars": VOCAB, "phones": ["<pad>", "<unk>", "|", *cmudict.PHONES]}
+_INDEX = {units: {t: i for i, t in enumerate(vocab)} for units, vocab in UNITS.items()}
 
 
 @dataclass
@@ -305,8 +307,7 @@ def encode(text: str, units: str = "chars") -> list[int]:
     >>> encode("hi yo"), encode("hi yo", "phones")
     ([10, 11, 2, 27, 17], [18, 8, 2, 39, 27])
     """
-    vocab = UNITS[units]
-    index = {c: i for i, c in enumerate(vocab)}
+    index = _INDEX[units]
     if units == "chars":
         return [index["|"] if c == " " else index.get(c, 1) for c in text]
     ids: list[int] = []
