@@ -22,7 +22,8 @@ plain ``Wav2Vec2BertModel`` directory; ``zoo train kws-wav2vec2
 Measured here: the loss (mean squared error of the normalised embedding)
 stopped at 0.73 after 2500 steps (23 min on 2 cores); the keyword model
 fine-tuned from this encoder led the usual run early but ended at 77.8 %
-held-out against 76.8 %, within noise, so the bundled model does not use it.
+held-out against 76.8 % for the same recipe from the character encoder, within
+noise, so the bundled model does not use it.
 """
 
 from __future__ import annotations

@@ -65,13 +65,17 @@ def mine(corpora: Sequence[Path], asr_checkpoint: Path, cache_dir: Path) -> list
 
 
 def _load_net(checkpoint: Path):
-    """The CTC net of ``checkpoint``, loaded like the zoo's ASR model, with greedy decoding."""
+    """The CTC net of ``checkpoint`` (character or phone units), loaded like the zoo's ASR model.
+
+    Only its log-probabilities are used (forced alignment needs no decoder), but
+    a phone model cannot be built with greedy decoding, so it gets lexicon beam search.
+    """
     import dataclasses
 
     import zoo
 
     card = dataclasses.replace(zoo.info("asr-wav2vec2-bert"), weights={"path": str(checkpoint)})
-    return zoo.from_card(card, device="cpu", decoder="greedy").net
+    return zoo.from_card(card, device="cpu", decoder="beam").net
 
 
 def _align(net, utterances) -> list[MinedWord]:

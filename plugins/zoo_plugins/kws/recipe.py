@@ -1,8 +1,8 @@
 """Train ``kws-wav2vec2``: ``zoo train kws-wav2vec2 [--tiny] [--steps N] [--device D]``.
 
 Model: ``Wav2Vec2BertForSequenceClassification`` whose conformer encoder starts
-from the zoo's own speech recogniser (``asr-wav2vec2-bert``, trained here with
-CTC on about 4 h of real read speech plus synthetic speech), with a fresh
+from the zoo's own phone recogniser (``asr-wav2vec2-bert-phones``, trained
+here with CTC on about 4 h of real read speech plus synthetic speech), with a fresh
 classification head; every weight is then fine-tuned. The encoder has already
 learned phonetic features from many real voices, which is what keyword
 spotting on unseen speakers needs. ``--encoder-from none`` trains the smaller
@@ -65,7 +65,7 @@ __all__ = ["RecipeConfig", "main", "train"]
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
-ASR_ENCODER = HERE.parent / "asr" / "checkpoints" / "asr-wav2vec2-bert"
+ASR_ENCODER = HERE.parent / "asr" / "checkpoints" / "asr-wav2vec2-bert-phones"
 SR = 16000
 UNKNOWN_WORDS = (
     "bed",
