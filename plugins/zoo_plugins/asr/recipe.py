@@ -59,7 +59,9 @@ SR = 16000
 NAME = "asr-wav2vec2-bert"
 #: the phone-level model: the same network, warm-started from the character model (``zoo train NAME-phones``)
 PHONES_NAME = f"{NAME}-phones"
-#: how ``zoo train asr-wav2vec2-bert-phones`` differs from the character recipe by default
+#: how ``zoo train asr-wav2vec2-bert-phones`` differs from the character recipe by default: this is
+#: the phone model's first stage; the bundled checkpoint adds a second one (``--init-from`` itself,
+#: ``--lr 3e-4 --warmup 100 --steps 5800 --max-minutes 72``), whose command its card records
 PHONES_DEFAULTS = {
     "units": "phones",
     "init_from": str(HERE / "checkpoints" / NAME),
