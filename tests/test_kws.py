@@ -249,6 +249,30 @@ def test_speed_perturb_changes_tempo_and_pitch():
     assert speed_perturb(tone, rng, max_change=0.0) is tone
 
 
+def test_band_limit_removes_the_upper_band_and_is_off_by_default():
+    """`--band-limit-prob 1` cuts every clip to the 8 kHz telephone band; the default leaves clips and draws alone."""
+    import random
+    from types import SimpleNamespace
+
+    import torch
+    from zoo_plugins.kws.recipe import Augmenter, RecipeConfig
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(16000, generator=g) * 0.1
+    spectrum_share = lambda y: float(torch.fft.rfft(y).abs()[4200:].pow(2).sum() / torch.fft.rfft(y).abs().pow(2).sum())
+    quiet = dict(noise_prob=0.0, reverb_prob=0.0)
+    on = Augmenter(SimpleNamespace(), RecipeConfig(**quiet, band_limit_prob=1.0), seed=0)
+    off = Augmenter(SimpleNamespace(), RecipeConfig(**quiet), seed=0)
+    assert spectrum_share(x) > 0.45  # white noise: half its power is above 4 kHz
+    y = on.degrade(x.clone())
+    assert y.shape == x.shape and spectrum_share(y) < 0.01
+    assert spectrum_share(off.degrade(x.clone())) > 0.45
+    reference = random.Random(0)
+    for _ in range(3):  # the gain, then the reverb and noise chances; no band-limit draw when it is off
+        reference.random()
+    assert off.rng.random() == reference.random()
+
+
 def test_span_projector_averages_the_frames_under_each_window():
     """Embedding window w (0.775 s from w * 80 ms) maps to the encoder frames inside it."""
     import torch

@@ -158,6 +158,10 @@ class RecipeConfig:
     speed_change: float = 0.15
     noise_prob: float = 0.8
     reverb_prob: float = 0.25
+    #: chance that a training clip is cut to the telephone band (through 8 kHz and back). A 1500-step
+    #: pilot with 0.2 scored 77.0 % on 8 kHz held-out clips against 70.6 % without, and no worse at 16 kHz;
+    #: the bundled checkpoint was trained without it, so the default is 0
+    band_limit_prob: float = 0.0
     device: str = "cpu"
     threads: int = 0  # 0: torch's default
     #: distillation: a zoo model whose soft labels the student also learns (None: labels only)
@@ -327,7 +331,7 @@ class Augmenter:
         return self.degrade(_fit(clip, SR, self.rng))
 
     def degrade(self, x: torch.Tensor) -> torch.Tensor:
-        """Random gain, then reverberation and real background noise with the recipe's chances."""
+        """Random gain, then reverberation, real background noise and the telephone band, by the recipe's chances."""
         peak = float(x.abs().max()) + 1e-8
         x = x / peak * 10 ** (self.rng.uniform(-30, 0) / 20)
         if self.rng.random() < self.cfg.reverb_prob:
@@ -337,6 +341,8 @@ class Augmenter:
             snr = self.rng.uniform(0, 25)
             # x.pow(2).mean() of a clip is about half its active speech power
             x = x + self._noise(x.numel()) * speech_rms * 10 ** (-snr / 20) * math.sqrt(4.0)
+        if self.cfg.band_limit_prob and self.rng.random() < self.cfg.band_limit_prob:  # off: same draws as before
+            x = zaudio.resample(zaudio.resample(x[None], SR, 8000), 8000, SR)[0, : x.numel()]
         return x
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -686,6 +692,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eval-every", type=int, help="log held-out accuracy every N steps (monitoring only)")
     p.add_argument("--mined-fraction", type=float, help="share of draws from words aligned out of read speech")
     p.add_argument("--mined-filter", help="zoo model that must agree with a mined clip's label ('none': keep all)")
+    p.add_argument("--band-limit-prob", type=float, help="chance a training clip is cut to the 8 kHz telephone band")
     p.add_argument("--speed-prob", type=float, help="chance a real clip is sped up or slowed down (pseudo-speakers)")
     p.add_argument("--train-share", type=float, help=f"share of dev clips to train on, by speaker ({TRAIN_SHARE})")
     p.add_argument(
@@ -714,6 +721,7 @@ def main(argv: list[str] | None = None) -> dict:
         "warmup",
         "real_fraction",
         "speed_prob",
+        "band_limit_prob",
         "train_share",
         "feature_weight",
     ):
