@@ -249,8 +249,8 @@ def test_speed_perturb_changes_tempo_and_pitch():
     assert speed_perturb(tone, rng, max_change=0.0) is tone
 
 
-def test_band_limit_removes_the_upper_band_and_is_off_by_default():
-    """`--band-limit-prob 1` cuts every clip to the 8 kHz telephone band; the default leaves clips and draws alone."""
+def test_band_limit_removes_the_upper_band_and_draws_nothing_when_off():
+    """`--band-limit-prob 1` cuts every clip to the 8 kHz telephone band; 0 leaves clips and random draws alone."""
     import random
     from types import SimpleNamespace
 
@@ -262,7 +262,7 @@ def test_band_limit_removes_the_upper_band_and_is_off_by_default():
     spectrum_share = lambda y: float(torch.fft.rfft(y).abs()[4200:].pow(2).sum() / torch.fft.rfft(y).abs().pow(2).sum())
     quiet = dict(noise_prob=0.0, reverb_prob=0.0)
     on = Augmenter(SimpleNamespace(), RecipeConfig(**quiet, band_limit_prob=1.0), seed=0)
-    off = Augmenter(SimpleNamespace(), RecipeConfig(**quiet), seed=0)
+    off = Augmenter(SimpleNamespace(), RecipeConfig(**quiet, band_limit_prob=0.0), seed=0)
     assert spectrum_share(x) > 0.45  # white noise: half its power is above 4 kHz
     y = on.degrade(x.clone())
     assert y.shape == x.shape and spectrum_share(y) < 0.01
