@@ -19,8 +19,17 @@ channel, ``channels="keep"`` keeps them all. A 2-D array is read as
 soundfile's ``(samples, channels)``.
 
 Integer PCM is scaled to [-1, 1): 8-bit (unsigned), 16-bit, 24-bit and 32-bit
-WAV all come back as float32. NaN or infinite samples and empty audio are
-errors, never silently passed on.
+WAV all come back as float32; so do uint8, int8, int16 and int32 arrays. Other
+integer arrays (int64, uint16...) are refused: no PCM format stores them, and
+scaling by their range would turn ordinary values into near-silence. NaN or
+infinite samples and empty audio are errors, never silently passed on.
+
+Sample rates are integers from :data:`MIN_RATE` to :data:`MAX_RATE` (1 kHz to
+384 kHz); anything else (a ``bool``, a float, 0, 2 MHz) is an :class:`AudioError`.
+Resampling between any two rates in that range is bounded in memory and time:
+the rate ratio is approximated by a fraction whose terms are at most
+:data:`MAX_RATIO_TERM` (a relative rate error below 1e-6, about 4 ms an hour),
+and the output length is exactly ``round(samples * new / orig)``.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -39,20 +49,30 @@ import torchaudio.functional as AF
 from .errors import AudioError
 
 __all__ = [
+    "MAX_RATE",
+    "MIN_RATE",
     "Audio",
     "AudioInfo",
     "AudioInput",
     "ChannelPolicy",
+    "check_rate",
     "describe",
     "info",
     "load",
     "load_segment",
     "peak_db",
+    "rate_ratio",
     "resample",
     "save",
 ]
 
 ChannelPolicy = Literal["mean", "first", "keep"]
+#: the supported range of sample rates, in Hz
+MIN_RATE, MAX_RATE = 1_000, 384_000
+#: largest numerator/denominator of the resampling ratio (torchaudio's filter bank is about their product)
+MAX_RATIO_TERM = 1_000
+#: integer array dtypes read as PCM (others are refused)
+_PCM_DTYPES = (np.uint8, np.int8, np.int16, np.int32)
 AudioInput = Union[str, os.PathLike, np.ndarray, torch.Tensor, tuple, "Audio"]
 
 
@@ -124,8 +144,9 @@ def load(
     elif isinstance(x, (str, os.PathLike)):
         wav, rate = _decode_file(Path(x))
     elif isinstance(x, tuple):
-        if len(x) != 2 or not isinstance(x[1], (int, np.integer)):
-            raise AudioError(source, "a tuple input must be (array, sample_rate) with an integer rate")
+        if len(x) != 2 or not isinstance(x[1], (int, np.integer)) or isinstance(x[1], (bool, np.bool_)):
+            got = f"a {type(x[1]).__name__} rate" if len(x) == 2 else f"{len(x)} items"
+            raise AudioError(source, f"a tuple input must be (array, sample_rate) with an integer rate, got {got}")
         wav, rate = _as_tensor(x[0], source), int(x[1])
     elif isinstance(x, (np.ndarray, torch.Tensor)):
         rate = default_rate or sample_rate
@@ -137,8 +158,7 @@ def load(
             source,
             f"unsupported input type {type(x).__name__}: pass a path, (array, rate), a tensor or zoo.audio.Audio",
         )
-    if rate <= 0:
-        raise AudioError(source, f"sample rate must be positive, got {rate}")
+    check_rate(rate, source)
     wav = _validate(wav, source)
     wav = _apply_channel_policy(wav, channels)
     if sample_rate is not None and rate != sample_rate:
@@ -162,11 +182,64 @@ def peak_db(x: torch.Tensor, sample_rate: int, frame_s: float = 0.03) -> float:
     return 20.0 * float(np.log10(rms + 1e-10))
 
 
+def check_rate(rate: Any, source: Any = "<array>") -> int:
+    """``rate`` as an int, or :class:`AudioError` when it is not an integer in [MIN_RATE, MAX_RATE].
+
+    >>> check_rate(16000)
+    16000
+    """
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, np.integer)):
+        raise AudioError(source, f"the sample rate must be an integer number of Hz, got {rate!r}")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(
+            source,
+            f"sample rate {int(rate)} Hz is outside the supported range {MIN_RATE}-{MAX_RATE} Hz; resample it first",
+        )
+    return int(rate)
+
+
+def rate_ratio(orig_rate: int, new_rate: int) -> tuple[int, int]:
+    """``(p, q)`` with ``p / q`` within 1e-6 of ``new_rate / orig_rate`` and both at most :data:`MAX_RATIO_TERM`.
+
+    Exact whenever the reduced ratio is small enough (44100 -> 16000 is 160/441).
+
+    >>> rate_ratio(44100, 16000), rate_ratio(16000, 48000)
+    ((160, 441), (3, 1))
+    >>> p, q = rate_ratio(44101, 16000); max(p, q) <= 1000 and abs(p / q - 16000 / 44101) < 1e-6
+    True
+    """
+    ratio = Fraction(int(new_rate), int(orig_rate))
+    if ratio.numerator <= MAX_RATIO_TERM and ratio.denominator <= MAX_RATIO_TERM:
+        return ratio.numerator, ratio.denominator
+    if ratio <= 1:
+        approx = ratio.limit_denominator(MAX_RATIO_TERM)
+    else:  # bound the numerator: approximate the inverse
+        approx = 1 / (1 / ratio).limit_denominator(MAX_RATIO_TERM)
+    return max(approx.numerator, 1), approx.denominator
+
+
 def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
-    """Band-limited resampling (torchaudio's windowed-sinc)."""
+    """Band-limited resampling (torchaudio's windowed-sinc) in bounded memory for any supported rates.
+
+    The ratio is :func:`rate_ratio`'s fraction, so the filter bank stays small
+    (a 44101 Hz input would otherwise need a 16000 x 44101 filter, over 10 GB);
+    the output has exactly ``round(samples * new_rate / orig_rate)`` samples.
+
+    Raises:
+        AudioError: a rate outside [MIN_RATE, MAX_RATE].
+    """
+    check_rate(orig_rate, "resample")
+    check_rate(new_rate, "resample")
     if orig_rate == new_rate:
         return wav
-    return AF.resample(wav, orig_rate, new_rate)
+    p, q = rate_ratio(orig_rate, new_rate)
+    out = AF.resample(wav, q, p)
+    n = int(round(wav.shape[-1] * new_rate / orig_rate))
+    if out.shape[-1] > n:
+        out = out[..., :n]
+    elif out.shape[-1] < n:
+        out = torch.nn.functional.pad(out, (0, n - out.shape[-1]))
+    return out
 
 
 def save(path: str | os.PathLike, audio: Audio, subtype: str | None = None) -> None:
@@ -262,22 +335,22 @@ def load_segment(
 ) -> Audio:
     """Decode only ``[start_s, end_s)`` of a file (seeking), so long files never sit in memory whole.
 
-    A segment that runs into a corrupt tail comes back shorter (possibly with
-    zero samples) rather than raising.
+    A segment that runs into a corrupt or truncated tail comes back shorter
+    (possibly with zero samples) with a warning, rather than raising, so a
+    long-file reader keeps everything before the damage.
+
+    Raises:
+        AudioError: the file does not open, or its sample rate is unsupported.
     """
     src = os.fspath(path)
     try:
         with sf.SoundFile(src) as f:
-            rate = f.samplerate
+            rate = check_rate(f.samplerate, src)
             start = max(0, int(round(start_s * rate)))
             stop = min(f.frames, int(round(end_s * rate)))
             data = np.zeros((0, f.channels), dtype=np.float32)
             if stop > start:
-                f.seek(start)
-                try:
-                    data = f.read(stop - start, dtype="float32", always_2d=True)
-                except (sf.LibsndfileError, RuntimeError):
-                    data = np.zeros((0, f.channels), dtype=np.float32)
+                data = _read_span(f, start, stop, src)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(src, f"not a readable audio file ({exc})") from exc
     wav = torch.from_numpy(np.ascontiguousarray(data.T))
@@ -288,6 +361,30 @@ def load_segment(
         wav = resample(wav, rate, sample_rate)
         rate = sample_rate
     return Audio(wav.contiguous(), int(sample_rate or rate), f"{src}[{start_s:.2f}s:{end_s:.2f}s]")
+
+
+def _read_span(f: sf.SoundFile, start: int, stop: int, src: str, block_s: float = 1.0) -> np.ndarray:
+    """Frames ``[start, stop)`` of an open file, block by block, up to the first undecodable block."""
+    blocks: list[np.ndarray] = []
+    pos = start
+    step = max(1, int(f.samplerate * block_s))
+    try:
+        f.seek(start)
+        while pos < stop:
+            block = f.read(min(step, stop - pos), dtype="float32", always_2d=True)
+            if block.shape[0] == 0:
+                break
+            blocks.append(block)
+            pos += block.shape[0]
+    except (sf.LibsndfileError, RuntimeError) as exc:  # e.g. "Internal psf_fseek() failed" past a truncation
+        warnings.warn(
+            f"{src}: could not decode from {pos / f.samplerate:.2f} s ({exc}); the file is corrupt or "
+            "truncated there, the audio after that point is treated as missing",
+            stacklevel=3,
+        )
+    if not blocks:
+        return np.zeros((0, f.channels), dtype=np.float32)
+    return np.concatenate(blocks)
 
 
 def _decode_fallback(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
@@ -310,8 +407,14 @@ def _as_tensor(x: Any, source: str) -> torch.Tensor:
     if isinstance(x, np.ndarray):
         if x.dtype == np.uint8:
             x = (x.astype(np.float32) - 128.0) / 128.0
-        elif np.issubdtype(x.dtype, np.integer):
+        elif x.dtype in _PCM_DTYPES:
             x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+        elif np.issubdtype(x.dtype, np.integer):
+            raise AudioError(
+                source,
+                f"array dtype {x.dtype} is not a PCM format; pass float32 in [-1, 1] or int16/int32 PCM "
+                "(e.g. x.astype(np.int16) if it holds 16-bit samples)",
+            )
         elif not np.issubdtype(x.dtype, np.floating):
             raise AudioError(source, f"array dtype {x.dtype} is not audio; pass float or integer PCM")
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))

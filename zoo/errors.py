@@ -12,7 +12,8 @@ next. Errors from third-party libraries are translated at the edge with
     │   ├── UnsafeWeightsError  a pickle checkpoint was refused
     │   └── OfflineWeightsError a hub checkpoint is not in the local cache
     ├── AudioError              an input could not be turned into audio (.source, .reason)
-    └── TaskError               a task could not run an item (.task)
+    ├── TaskError               a task could not run an item (.task)
+    └── InvalidArgumentError    an argument is out of range (.argument, .value); also a ValueError
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 __all__ = [
     "AudioError",
+    "InvalidArgumentError",
     "OfflineWeightsError",
     "PluginError",
     "RegistryError",
@@ -99,6 +101,15 @@ class TaskError(ZooError):
     def __init__(self, task: str, message: str) -> None:
         self.task = task
         super().__init__(f"{task}: {message}")
+
+
+class InvalidArgumentError(ZooError, ValueError):
+    """An argument (batch size, dtype, sample rate...) is out of range; names it and its value."""
+
+    def __init__(self, argument: str, value: Any, message: str) -> None:
+        self.argument = argument
+        self.value = value
+        super().__init__(f"{argument}={value!r}: {message}")
 
 
 def _describe(source: Any) -> str:

@@ -19,10 +19,11 @@ import yaml
 
 from .errors import RegistryError, UnknownModelError
 
-__all__ = ["ModelCard", "Registry", "WEIGHT_SOURCE_KINDS", "parse_cards"]
+__all__ = ["WEIGHT_SOURCE_KINDS", "ModelCard", "Registry", "is_inner_path", "load_registry_yaml", "parse_cards"]
 
 WEIGHT_SOURCE_KINDS = ("bundled", "path", "hf", "url", "package")
-_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA_RE = re.compile(r"[0-9a-f]{40}")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,12 @@ class ModelCard:
     """Everything needed to find, build and describe one model.
 
     ``weights`` holds exactly one source: ``{bundled: DIR}`` (relative to the
-    file that declared the entry), ``{path: DIR}``, ``{hf: REPO_ID, revision:
-    COMMIT_SHA}``, ``{url: URL, sha256: HEX}`` or ``{package: MODULE}`` (files
-    shipped inside an installed Python package, optionally ``subfolder: DIR``).
+    file that declared the entry, and inside its folder), ``{path: DIR}``,
+    ``{hf: REPO_ID, revision: COMMIT_SHA}``, ``{url: URL, sha256: HEX}`` or
+    ``{package: MODULE}`` (files shipped inside an installed Python package,
+    optionally ``subfolder: DIR``). Any source may also declare ``sha256`` as a
+    mapping ``{relative/file: HEX}`` (a directory source) or a string (a
+    single file); every declared digest is checked on every load.
     """
 
     name: str
@@ -127,6 +131,9 @@ def card_from_entry(name: str, entry: Any, base_dir: Path, plugin: str = "regist
             raise RegistryError(name, key, "must be a mapping")
     if not isinstance(entry.get("default", False), bool):
         raise RegistryError(name, "default", "must be true or false")
+    tags = entry.get("tags", ()) or ()
+    if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
+        raise RegistryError(name, "tags", f"must be a list of strings such as [english, small], got {tags!r}")
     return ModelCard(
         name=name,
         task=str(entry["task"]),
@@ -140,7 +147,7 @@ def card_from_entry(name: str, entry: Any, base_dir: Path, plugin: str = "regist
         default=bool(entry.get("default", False)),
         description=str(entry.get("description", "")),
         params=dict(entry.get("params", {}) or {}),
-        tags=tuple(entry.get("tags", ()) or ()),
+        tags=tuple(tags),
         base_dir=Path(base_dir),
         plugin=plugin,
     )
@@ -155,12 +162,80 @@ def _check_weights(name: str, weights: Any) -> None:
     extra = set(weights) - {kinds[0], "revision", "sha256", "subfolder"}
     if extra:
         raise RegistryError(name, f"weights.{sorted(extra)[0]}", "unknown weights key")
-    if kinds[0] == "hf" and not _SHA_RE.match(str(weights.get("revision", ""))):
+    revision = weights.get("revision", "")
+    if kinds[0] == "hf" and not (isinstance(revision, str) and _SHA_RE.fullmatch(revision)):
         raise RegistryError(name, "weights.revision", "hub weights must pin a 40-hex commit sha")
-    if kinds[0] == "url" and not re.fullmatch(r"[0-9a-f]{64}", str(weights.get("sha256", ""))):
-        raise RegistryError(name, "weights.sha256", "url weights need the file's sha256")
+    if kinds[0] == "url" and not (isinstance(weights.get("sha256"), str) and _SHA256_RE.fullmatch(weights["sha256"])):
+        raise RegistryError(name, "weights.sha256", "url weights need the file's sha256 (64 lower-case hex digits)")
+    digests = weights.get("sha256")
+    if isinstance(digests, Mapping):
+        if not digests:
+            raise RegistryError(name, "weights.sha256", "an empty mapping; list {relative/file: sha256} or drop it")
+        for rel, digest in digests.items():
+            if not isinstance(rel, str) or not is_inner_path(rel):
+                raise RegistryError(name, "weights.sha256", f"{rel!r} must be a relative path inside the weights")
+            if not (isinstance(digest, str) and _SHA256_RE.fullmatch(digest)):
+                raise RegistryError(name, f"weights.sha256.{rel}", "must be 64 lower-case hex digits")
+    elif digests is not None and not (isinstance(digests, str) and _SHA256_RE.fullmatch(digests)):
+        raise RegistryError(
+            name, "weights.sha256", "must be a file's sha256 (64 hex digits) or a {relative/file: sha256} mapping"
+        )
     if kinds[0] == "package" and not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", str(weights["package"])):
         raise RegistryError(name, "weights.package", "must be an importable module name such as 'pocketsphinx'")
+
+
+def is_inner_path(rel: str) -> bool:
+    """True for a non-empty relative path that cannot leave its root (no ``..``, not absolute).
+
+    >>> is_inner_path("checkpoints/kws"), is_inner_path("../../etc"), is_inner_path("/etc")
+    (True, False, False)
+    """
+    if not rel or "\\" in rel or rel.startswith(("/", "~")) or re.match(r"[A-Za-z]:", rel):
+        return False
+    return all(part not in ("..",) for part in rel.split("/")) and rel.strip("/") != ""
+
+
+class RegistryLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases (a few bytes can expand to gigabytes) and duplicate keys."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"aliases (*{event.anchor}) are not allowed in registry files; write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"duplicate key {key!r} (the first is {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = f"on line {key_node.start_mark.line + 1}"
+        return super().construct_mapping(node, deep)
+
+
+def load_registry_yaml(text: str, source: str = "<registry>") -> Any:
+    """Parse registry YAML safely: no aliases, no duplicate keys, no Python objects.
+
+    Plugins that keep their cards in a YAML file should read it with this.
+
+    Raises:
+        RegistryError: invalid YAML, an alias, or a key given twice.
+    """
+    try:
+        return yaml.load(text, Loader=RegistryLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise RegistryError(source, None, f"is not valid registry YAML: {exc}") from exc
 
 
 class Registry:
@@ -180,10 +255,7 @@ class Registry:
 
     def load_yaml(self, path: Path, plugin: str = "registry.yaml") -> None:
         """Add every entry of a YAML file."""
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise RegistryError(str(path), None, f"is not valid YAML: {exc}") from exc
+        data = load_registry_yaml(Path(path).read_text(), str(path)) or {}
         for card in parse_cards(data, Path(path).parent, plugin):
             self.add(card)
 
