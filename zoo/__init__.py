@@ -29,8 +29,8 @@ from .hookspecs import hookimpl
 from .model import Model, resolve_device, resolve_dtype
 from .plugins import Zoo
 from .registry import ModelCard
-from .results import Classification, ErrorResult, Result
-from .task import Chunk, Task
+from .results import Classification, ErrorResult, Result, Transcript, Word
+from .task import Chunk, Seeded, Task
 
 __all__ = [
     "AudioError",
@@ -43,21 +43,25 @@ __all__ = [
     "PluginError",
     "RegistryError",
     "Result",
+    "Seeded",
     "Task",
     "TaskError",
+    "Transcript",
     "UnknownModelError",
     "UnsafeWeightsError",
     "WeightsError",
+    "Word",
     "ZooError",
     "audio",
+    "from_card",
     "get_zoo",
     "hookimpl",
     "info",
     "list_models",
     "list_tasks",
-    "from_card",
     "load",
     "reload",
+    "task_name",
 ]
 
 __version__ = "0.1.0"
@@ -97,6 +101,18 @@ def list_tasks() -> list[str]:
     return sorted(get_zoo().tasks)
 
 
+def task_name(name: str) -> str | None:
+    """The task called ``name`` or aliased so (``"kws"`` -> ``"keyword-spotting"``); None if no such task.
+
+    >>> zoo.task_name("asr")  # doctest: +SKIP
+    'speech-recognition'
+    """
+    tasks = get_zoo().tasks
+    if name in tasks:
+        return name
+    return next((t.name for t in tasks.values() if name in t.aliases), None)
+
+
 def info(name: str) -> ModelCard:
     """The registry card of model ``name`` (or of a task's default model)."""
     return _card(name)
@@ -104,7 +120,8 @@ def info(name: str) -> ModelCard:
 
 def _card(name: str) -> ModelCard:
     z = get_zoo()
-    if name not in z.registry and name in z.tasks:
+    if name not in z.registry and task_name(name) is not None:
+        name = task_name(name)  # type: ignore[assignment]
         card = z.registry.default_for(name)
         if card is None:
             raise UnknownModelError(name, z.registry.list(task=name) and [c.name for c in z.registry.list(task=name)])

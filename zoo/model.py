@@ -11,6 +11,7 @@ import torch
 from .registry import ModelCard
 from .results import Result
 from .runner import RunnerConfig, run
+from .task import Seeded
 
 if TYPE_CHECKING:
     from .task import Task
@@ -56,14 +57,21 @@ class Model:
         max_batch_samples: int | None = None,
         progress: bool | None = None,
         threads: int | None = None,
+        seed: int | None = None,
     ) -> Any:
         """Run on one input (returns a :class:`zoo.Result`) or a list (returns a list).
 
         A failed input gives an :class:`zoo.ErrorResult` in its place (a single
         input too), carrying the input's source and the reason.
+
+        ``seed`` seeds sampling tasks: input ``i`` gets ``seed + i`` unless it is
+        already a :class:`zoo.Seeded` input; the seed stays with the item, so the
+        batch it lands in never changes its output.
         """
         single = not isinstance(inputs, (list, Sequence)) or isinstance(inputs, (str, bytes, tuple))
         items = [inputs] if single else list(inputs)
+        if seed is not None:
+            items = [x if isinstance(x, Seeded) else Seeded(x, seed + i) for i, x in enumerate(items)]
         config = self.config
         overrides: dict[str, Any] = {}
         if batch_size is not None:

@@ -17,18 +17,15 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from .audio import describe
 from .errors import ZooError
 from .results import ErrorResult, Result
-from .task import Chunk
+from .task import Chunk, unwrap_seed
+from .task import ModelLike as Model
 from .threads import choose_threads
-
-if TYPE_CHECKING:
-    from .model import Model
 
 __all__ = ["RunnerConfig", "is_oom", "plan_batches", "run"]
 
@@ -99,6 +96,7 @@ class _Item:
     chunks: list[Chunk] | None = None
     outputs: list[Any] | None = None
     error: BaseException | None = None
+    seed: int | None = None
 
 
 def run(model: Model, inputs: Sequence[Any], config: RunnerConfig) -> list[Result]:
@@ -166,8 +164,8 @@ def _windows(
         stop = min(stop, len(inputs))
         for g in range(start, stop, GROUP):
             idx = range(g, min(g + GROUP, stop))
-            group = [_Item(i, describe(inputs[i])) for i in idx]
-            out.append((group, pool.submit(_prepare_group, model, [inputs[i] for i in idx])))
+            group = [_item(model, i, inputs[i]) for i in idx]
+            out.append((group, pool.submit(_prepare_group, model, [unwrap_seed(inputs[i]) for i in idx])))
         return out
 
     pending = submit(0, first) if inputs else []
@@ -188,21 +186,31 @@ def _windows(
         pending = upcoming
 
 
-def _prepare_group(model: Model, xs: list[Any]) -> list[tuple[Any, list[Chunk]] | BaseException]:
+def _item(model: Model, index: int, x: Any) -> _Item:
+    value, seed = unwrap_seed(x)
+    return _Item(index, model.task.describe(value), seed=seed)
+
+
+def _prepare_group(model: Model, xs: list[tuple[Any, int | None]]) -> list[tuple[Any, list[Chunk]] | BaseException]:
     out: list[tuple[Any, list[Chunk]] | BaseException] = []
-    for x in xs:
+    for x, seed in xs:
         try:
-            out.append(_prepare(model, x))
+            out.append(_prepare(model, x, seed))
         except Exception as exc:  # noqa: BLE001 - becomes this item's ErrorResult
             out.append(exc)
     return out
 
 
-def _prepare(model: Model, x: Any) -> tuple[Any, list[Chunk]]:
+def _prepare(model: Model, x: Any, seed: int | None = None) -> tuple[Any, list[Chunk]]:
     value = model.task.read(model, x)
     chunks = model.task.preprocess(model, value)
     if not chunks:
         raise ZooError("the input produced no chunks to run")
+    if seed is not None:
+        # the seed rides on the chunks, so whichever batch (or OOM retry) runs them samples the same way
+        for chunk in chunks:
+            if chunk.seed is None:
+                chunk.seed = seed
     return value, chunks
 
 

@@ -13,23 +13,100 @@ A task never touches devices, ``inference_mode`` or batching. The same
 contract serves clip classification, transcripts with timestamps (chunks carry
 their offsets), separated sources (overlap-add in postprocess), captions and
 generated audio (``read`` accepts a text prompt instead of audio).
+
+A task also tells the CLI, the benchmarks and the conformance kit everything
+they would otherwise have to guess from result attributes:
+
+- ``input_kind``: ``"audio"`` (files, arrays), ``"prompt"`` (text) or ``"none"``
+  (generation from nothing but a seed); ``zoo run`` offers ``--prompt``/``--num``
+  and ``--seed`` from it.
+- ``aliases`` (``"kws"``), ``headline_metrics`` (what ``zoo list`` shows).
+- ``example_inputs`` / ``bad_inputs``: what conformance feeds every model.
+- ``demo_inputs`` / ``matches``: what ``zoo demo`` runs and how it checks.
+- ``bench_workload``: the inputs ``zoo bench`` times, and the seconds of audio
+  they hold (the real-time factor's denominator; ``None`` without audio input).
+
+Sampling tasks get a seed per item: wrap an input as ``Seeded(x, seed)`` (or
+pass ``seed=`` to the model); the runner copies it onto every chunk of the item
+(``Chunk.seed``), so a task that draws from a ``torch.Generator`` seeded per
+chunk gives the same output whatever the batch and after an OOM retry.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
+import numpy as np
 import torch
 
 from . import audio as zaudio
 from .results import Result
+from .signals import standard_signals
 
-if TYPE_CHECKING:
-    from .model import Model
+__all__ = [
+    "INPUT_KINDS",
+    "Chunk",
+    "DemoInput",
+    "ModelLike",
+    "Seeded",
+    "Task",
+    "Workload",
+    "audio_workload",
+    "pad_batch",
+    "unwrap_seed",
+]
 
-__all__ = ["Chunk", "Task", "pad_batch"]
+#: what a task takes as input (``Task.input_kind``)
+INPUT_KINDS = ("audio", "prompt", "none")
+
+
+class ModelLike(Protocol):
+    """What a task and the runner use of a :class:`zoo.Model` (kept here so neither imports ``zoo.model``)."""
+
+    card: Any
+    task: Task
+    net: Any
+    device: torch.device
+    dtype: torch.dtype
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """An input with its own sampling seed; the seed travels with the item through the runner.
+
+    >>> Seeded("a calm piano melody", seed=3).seed
+    3
+    """
+
+    value: Any
+    seed: int
+
+
+def unwrap_seed(x: Any) -> tuple[Any, int | None]:
+    """``(input, seed)`` of a possibly :class:`Seeded` input."""
+    if isinstance(x, Seeded):
+        return x.value, int(x.seed)
+    return x, None
+
+
+@dataclass(frozen=True)
+class DemoInput:
+    """One input ``zoo demo`` runs, with the answer it should give (``None``: just show the result)."""
+
+    input: Any
+    expected: str | None = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What ``zoo bench`` times: the inputs, and the seconds of audio they hold (``None``: no audio input)."""
+
+    inputs: list[Any]
+    audio_s: float | None
 
 
 @dataclass
@@ -46,6 +123,8 @@ class Chunk:
     meta: dict[str, Any] = field(default_factory=dict)
     #: decodes ``data`` on demand (long files are read chunk by chunk, at collate time)
     loader: Callable[[], torch.Tensor] | None = field(default=None, repr=False)
+    #: the item's sampling seed (set by the runner from :class:`Seeded` inputs; None: unseeded)
+    seed: int | None = None
 
     def load(self) -> torch.Tensor:
         """The chunk's tensor, decoding it now when the chunk is lazy."""
@@ -72,6 +151,63 @@ class Task:
     hf_pipeline_task: ClassVar[str | None] = None
     #: :class:`zoo.runner.RunnerConfig` defaults that suit this task (e.g. a bigger sample budget)
     runner_defaults: ClassVar[dict[str, Any]] = {}
+    #: what the task takes: "audio" (files, arrays), "prompt" (text) or "none" (only a seed)
+    input_kind: ClassVar[str] = "audio"
+    #: short names the CLI accepts for the task, e.g. ("kws",)
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: card metric keys that sum a model up, best first (``zoo list`` shows the first one found)
+    headline_metrics: ClassVar[tuple[str, ...]] = ()
+
+    def describe(self, x: Any) -> str:
+        """The ``source`` of an input's result: a path, ``"<array>"``, or the prompt itself."""
+        if self.input_kind == "prompt" and isinstance(x, str):
+            return x
+        if self.input_kind == "none":
+            return "<generated>"
+        return zaudio.describe(x)
+
+    def headline(self, card: Any) -> str:
+        """The card's headline measurement, e.g. ``"accuracy=0.79 (speech-commands-dev-heldout)"``."""
+        for key in self.headline_metrics:
+            for dataset, values in card.metrics.items():
+                if key in values:
+                    return f"{key}={values[key]} ({dataset})"
+        return ""
+
+    def example_inputs(self, model: ModelLike, tmp: Path) -> dict[str, Any]:
+        """Named inputs every model of the task must handle (the conformance kit's standard signals).
+
+        Audio tasks get silence, noise, tones and a speech-like signal at the
+        card's rate, of different lengths (so batching pads), plus one as a file
+        in ``tmp``. Prompt and generation tasks override this.
+        """
+        rate = model.card.sample_rate
+        signals = standard_signals(rate)
+        path = tmp / "speech-like.wav"
+        zaudio.save(path, zaudio.Audio(torch.from_numpy(signals["speech-like"])[None], rate), subtype="FLOAT")
+        return {**{name: (x, rate) for name, x in signals.items()}, "speech-like as a file": str(path)}
+
+    def bad_inputs(self, model: ModelLike, tmp: Path) -> dict[str, Any]:
+        """Named inputs that must give an :class:`zoo.ErrorResult` (and leave their batch-mates alone)."""
+        if self.input_kind != "audio":
+            return {}
+        nan = standard_signals(model.card.sample_rate)["tone-440hz"].copy()
+        nan[len(nan) // 3] = np.nan
+        return {"a missing file": str(tmp / "no-such-file.wav"), "NaN samples": (nan, model.card.sample_rate)}
+
+    def demo_inputs(self) -> list[DemoInput]:
+        """What ``zoo demo`` runs for this task (default: nothing; plugins ship examples as package data)."""
+        return []
+
+    def matches(self, result: Result, expected: str) -> bool:
+        """Whether a demo result gives the expected answer (default: its summary equals it)."""
+        return result.ok and result.summary() == expected
+
+    def bench_workload(
+        self, model: ModelLike, examples: Sequence[Any], n: int, lengths_s: tuple[float, float], tmp: Path
+    ) -> Workload:
+        """``n`` inputs for speed jobs, made from a dataset's examples (default: :func:`audio_workload`)."""
+        return audio_workload(examples, n, lengths_s, tmp, model.card.sample_rate)
 
     def check_card(self, card: Any) -> None:
         """Raise :class:`zoo.RegistryError` if ``card`` cannot serve this task."""
@@ -81,26 +217,52 @@ class Task:
             if not getattr(card, key, None):
                 raise RegistryError(card.name, key, f"is required for task {self.name!r}")
 
-    def read(self, model: Model, x: Any) -> Any:
+    def read(self, model: ModelLike, x: Any) -> Any:
         """Decode one input. Runs on a background worker."""
         return zaudio.load(x, model.card.sample_rate)
 
-    def preprocess(self, model: Model, item: Any) -> list[Chunk]:
+    def preprocess(self, model: ModelLike, item: Any) -> list[Chunk]:
         """Split an item into chunks. Default: the whole mono clip is one chunk."""
         wav = item.mono()
         return [Chunk(wav, int(wav.shape[-1]))]
 
-    def collate(self, model: Model, chunks: Sequence[Chunk]) -> dict[str, torch.Tensor]:
+    def collate(self, model: ModelLike, chunks: Sequence[Chunk]) -> dict[str, torch.Tensor]:
         """Zero-pad 1-D chunk tensors into ``{"inputs": (B, T), "lengths": (B,)}``."""
         return pad_batch([c.load() for c in chunks])
 
-    def forward(self, model: Model, batch: dict[str, torch.Tensor]) -> list[Any]:
+    def forward(self, model: ModelLike, batch: dict[str, torch.Tensor]) -> list[Any]:
         """Run the network on a collated batch; return one CPU output per chunk."""
         raise NotImplementedError
 
-    def postprocess(self, model: Model, item: Any, chunks: Sequence[Chunk], outputs: Sequence[Any]) -> Result:
+    def postprocess(self, model: ModelLike, item: Any, chunks: Sequence[Chunk], outputs: Sequence[Any]) -> Result:
         """Turn the outputs of an item's chunks into its typed result."""
         raise NotImplementedError
+
+
+def audio_workload(
+    examples: Sequence[Any], n: int, lengths_s: tuple[float, float], tmp: Path, rate: int, seed: int = 0
+) -> Workload:
+    """``n`` audio files: dataset clips as they are (``lengths_s == (1, 1)``) or joined/cropped to random lengths."""
+    rng = random.Random(seed)
+    lo, hi = lengths_s
+    picks = [examples[i % len(examples)] for i in rng.sample(range(len(examples)), min(len(examples), n))]
+    while len(picks) < n:
+        picks.append(rng.choice(examples))
+    if lo == hi == 1.0:
+        files = [e.path for e in picks]
+        return Workload(files, sum(zaudio.info(f).duration_s for f in files))
+    files = []
+    for i, e in enumerate(picks):
+        target = int(rng.uniform(lo, hi) * rate)
+        pieces, total = [], 0
+        while total < target:
+            x = zaudio.load(rng.choice(examples).path if pieces else e.path, rate).mono()
+            pieces.append(x)
+            total += len(x)
+        path = tmp / f"mixed_{i:03d}.wav"
+        zaudio.save(path, zaudio.Audio(torch.cat(pieces)[:target][None], rate), subtype="PCM_16")
+        files.append(str(path))
+    return Workload(files, sum(zaudio.info(f).duration_s for f in files))
 
 
 def pad_batch(tensors: Sequence[torch.Tensor], pad_value: float = 0.0) -> dict[str, torch.Tensor]:

@@ -23,12 +23,14 @@ The checks, by the name that reports and errors use:
 - ``registry-entry``: each model's entry re-validates, has a license and a
   provenance, and names a known task and architecture.
 - ``model-loads``: the weights resolve and the architecture's loader builds it.
-- ``standard-signals``: silence, white noise, tones and a speech-like signal
-  (and one as a file) each give an ok result of the task's ``result_type`` with
-  ``source`` set and a JSON-ready ``to_dict()``.
+- ``standard-signals``: the task's ``example_inputs`` (for audio tasks:
+  silence, white noise, tones and a speech-like signal, and one as a file) each
+  give an ok result of the task's ``result_type`` with ``source`` set, a
+  one-line ``summary()``, a JSON-ready ``to_dict()`` and a working ``save()``.
 - ``batch-consistency``: one batch gives the same results as one input at a time.
-- ``bad-inputs``: a missing file and a NaN array give :class:`zoo.ErrorResult`
-  in a batch, and the other item still succeeds.
+- ``bad-inputs``: the task's ``bad_inputs`` (for audio: a missing file and a NaN
+  array) give :class:`zoo.ErrorResult` in a batch, and a good item beside them
+  still succeeds with an unchanged result.
 
 A plugin's models are those it registers itself plus registry entries built by
 an architecture it registers; ``models=`` narrows (or names) the models checked.
@@ -48,7 +50,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from .errors import WeightsError, ZooError
@@ -56,6 +57,7 @@ from .model import Model, resolve_device
 from .plugins import ENTRY_POINT_GROUP, Zoo
 from .registry import ModelCard, card_from_entry
 from .results import Result
+from .signals import speech_like, standard_signals
 from .task import Task
 
 __all__ = [
@@ -162,69 +164,6 @@ def shared_data(name: str) -> Path:
 
         pytest.skip(f"real audio folder {name!r} not found (set ZOO_DATA to the shared data folder)")
     return root / name
-
-
-def standard_signals(sample_rate: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Short float32 mono test signals at ``sample_rate``, of different lengths.
-
-    ``silence`` (0.5 s), ``white-noise`` (1 s), ``tone-440hz`` (0.75 s), ``tones``
-    (a 300/1200/2500 Hz chord, 1.25 s) and ``speech-like`` (1.5 s, see
-    :func:`speech_like`). The lengths differ so that batching pads.
-
-    >>> sorted(standard_signals(8000))
-    ['silence', 'speech-like', 'tone-440hz', 'tones', 'white-noise']
-    """
-    rng = np.random.default_rng(seed)
-
-    def t(duration_s: float) -> np.ndarray:
-        return np.arange(int(duration_s * sample_rate)) / sample_rate
-
-    chord = sum(np.sin(2 * np.pi * f * t(1.25)) for f in (300.0, 1200.0, 2500.0)) / 3
-    signals = {
-        "silence": np.zeros(int(0.5 * sample_rate)),
-        "white-noise": 0.1 * rng.standard_normal(int(1.0 * sample_rate)),
-        "tone-440hz": 0.3 * np.sin(2 * np.pi * 440.0 * t(0.75)),
-        "tones": 0.3 * chord,
-        "speech-like": speech_like(sample_rate, 1.5),
-    }
-    return {k: np.asarray(v, dtype=np.float32) for k, v in signals.items()}
-
-
-# Formant centre frequencies (Hz) of five vowels, roughly /a/, /i/, /u/, /e/, /o/.
-_VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410))
-_BANDWIDTHS = (90.0, 110.0, 160.0)
-
-
-def speech_like(sample_rate: int, duration_s: float = 1.5, syllables_per_s: float = 4.0) -> np.ndarray:
-    """A deterministic speech-like signal: a gliding harmonic series shaped by formants, syllable-modulated.
-
-    The source is a harmonic series on a pitch that glides around 120 Hz; each
-    harmonic is weighted by three formant-like band-pass resonances of a vowel
-    that changes every syllable, and the sum is amplitude-modulated at the
-    syllable rate, with every fourth syllable silent like a pause between words.
-
-    >>> x = speech_like(16000, 1.0)
-    >>> x.shape, x.dtype, float(abs(x).max()) <= 0.5
-    ((16000,), dtype('float32'), True)
-    """
-    n = int(duration_s * sample_rate)
-    t = np.arange(n) / sample_rate
-    f0 = 120.0 * (1 + 0.12 * np.sin(2 * np.pi * 0.7 * t)) + 8.0 * np.sin(2 * np.pi * 5.0 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    syllable = np.floor(t * syllables_per_s).astype(int)
-    formants = np.asarray(_VOWELS, dtype=np.float64)[syllable % len(_VOWELS)]  # (n, 3)
-    k = np.arange(1, max(2, int((sample_rate / 2 - 300) / f0.max())) + 1)[:, None]  # (K, 1)
-    freq = k * f0[None, :]  # (K, n)
-    gain = np.zeros_like(freq)
-    for j, bandwidth in enumerate(_BANDWIDTHS):
-        gain += 1.0 / (1.0 + ((freq - formants[None, :, j]) / bandwidth) ** 2)
-    gain /= np.sqrt(k)  # spectral tilt of a glottal source
-    voiced = (gain * np.sin(k * phase[None, :])).sum(axis=0)
-    envelope = np.sin(np.pi * (t * syllables_per_s % 1.0)) ** 2
-    envelope[syllable % 4 == 3] = 0.0
-    x = voiced * envelope
-    peak = float(np.abs(x).max()) or 1.0
-    return (0.5 * x / peak).astype(np.float32)
 
 
 # -- running the checks ----------------------------------------------------
@@ -414,36 +353,29 @@ def _check_model(
         skip_rest("model-loads", "the model did not load")
         return
     add("model-loads", None, repr(model))
-    rate = card.sample_rate
-    signals = standard_signals(rate)
     with tempfile.TemporaryDirectory(prefix="zoo-conformance-") as tmp:
-        import soundfile as sf
-
-        wav = Path(tmp) / "speech-like.wav"
-        sf.write(wav, signals["speech-like"], rate, subtype="FLOAT")
-        names = [*signals, "speech-like as a file"]
-        inputs: list[Any] = [(x, rate) for x in signals.values()] + [str(wav)]
         try:
+            examples = model.task.example_inputs(model, Path(tmp))
+            names, inputs = list(examples), list(examples.values())
             singles = [model([x], batch_size=1, progress=False)[0] for x in inputs]
-            problem = _signals_problem(model, names, inputs, singles)
+            problem = _signals_problem(model, names, inputs, singles, Path(tmp) / "saved")
         except Exception as exc:  # noqa: BLE001
             problem = f"running the model raised {type(exc).__name__}: {exc}"
-        if not add("standard-signals", problem, f"{len(inputs)} signals at {rate} Hz"):
+        if not add("standard-signals", problem, f"{len(inputs)} example inputs of task {model.task.name!r}"):
             skip_rest("standard-signals", "the standard signals did not run")
             return
-        longest = max(len(x) for x in signals.values())
         try:
-            batched = model(inputs, batch_size=len(inputs), max_batch_samples=len(inputs) * longest, progress=False)
+            batched = model(inputs, batch_size=len(inputs), max_batch_samples=2**62, progress=False)
             problem = _batch_problem(names, singles, batched, atol, rtol)
         except Exception as exc:  # noqa: BLE001
             problem = f"running one batch raised {type(exc).__name__}: {exc}"
         add("batch-consistency", problem)
-        good = names.index("tone-440hz")
         try:
-            problem = _bad_inputs_problem(model, Path(tmp), signals["tone-440hz"], singles[good], atol, rtol)
+            bad = model.task.bad_inputs(model, Path(tmp))
+            problem = _bad_inputs_problem(model, bad, inputs[0], singles[0], atol, rtol)
         except Exception as exc:  # noqa: BLE001
             problem = f"a batch with bad inputs raised {type(exc).__name__}: {exc} (bad items must become ErrorResults)"
-        add("bad-inputs", problem)
+        add("bad-inputs", problem, "" if bad else f"task {model.task.name!r} declares no bad inputs")
 
 
 def _entry_problem(z: Zoo, card: ModelCard) -> str | None:
@@ -480,10 +412,10 @@ def _build(z: Zoo, card: ModelCard, device: str | torch.device | None) -> Model:
 
 
 def _signals_problem(
-    model: Model, names: Sequence[str], inputs: Sequence[Any], results: Sequence[Result]
+    model: Model, names: Sequence[str], inputs: Sequence[Any], results: Sequence[Result], out: Path
 ) -> str | None:
     rt = model.task.result_type
-    for name, x, r in zip(names, inputs, results):
+    for i, (name, x, r) in enumerate(zip(names, inputs, results)):
         if not isinstance(r, Result):
             return f"{name}: the model returned {type(r).__name__}, not a zoo.Result"
         if not r.ok:
@@ -498,6 +430,12 @@ def _signals_problem(
             json.dumps(r.to_dict())
         except (TypeError, ValueError) as exc:
             return f"{name}: result.to_dict() is not JSON-ready ({exc}); use plain numbers, strings, tuples"
+        line = r.summary()
+        if not isinstance(line, str) or not line or "\n" in line:
+            return f"{name}: result.summary() must be one non-empty line, got {line!r}"
+        saved = r.save(out, stem=f"{i:02d}")
+        if not saved or not all(p.is_file() for p in saved):
+            return f"{name}: result.save() must write files and return their paths, got {saved!r}"
     return None
 
 
@@ -514,27 +452,24 @@ def _batch_problem(
 
 
 def _bad_inputs_problem(
-    model: Model, tmp: Path, good: np.ndarray, expected: Result, atol: float, rtol: float
+    model: Model, bad: Mapping[str, Any], good: Any, expected: Result, atol: float, rtol: float
 ) -> str | None:
-    missing = str(tmp / "no-such-file.wav")
-    nan = good.copy()
-    nan[len(nan) // 3] = np.nan
-    results = model(
-        [missing, (nan, model.card.sample_rate), (good, model.card.sample_rate)], batch_size=3, progress=False
-    )
-    if len(results) != 3:
-        return f"3 inputs gave {len(results)} results"
-    first, second, third = results
-    if first.ok:
-        return "a missing file gave an ok result instead of an ErrorResult"
-    if first.source != missing:
-        return f"the missing file's ErrorResult has source {first.source!r}, expected {missing!r}"
-    if second.ok:
-        return "an array with NaN samples gave an ok result instead of an ErrorResult"
-    if not getattr(first, "reason", "") or not getattr(second, "reason", ""):
-        return "an ErrorResult has an empty reason"
+    if not bad:
+        return None
+    inputs = [*bad.values(), good]
+    results = model(inputs, batch_size=len(inputs), progress=False)
+    if len(results) != len(inputs):
+        return f"{len(inputs)} inputs gave {len(results)} results"
+    *errors, third = results
+    for (name, x), r in zip(bad.items(), errors):
+        if r.ok:
+            return f"{name} gave an ok result instead of an ErrorResult"
+        if isinstance(x, str) and r.source != model.task.describe(x):
+            return f"the ErrorResult of {name} has source {r.source!r}, expected {x!r}"
+        if not getattr(r, "reason", ""):
+            return f"the ErrorResult of {name} has an empty reason"
     if not third.ok or not isinstance(third, model.task.result_type):
-        return f"the good input beside two bad ones did not succeed: {third}"
+        return f"the good input beside {len(bad)} bad ones did not succeed: {third}"
     where = _difference(expected.to_dict(), third.to_dict(), "result", atol, rtol)
     if where:
         return f"the good input's result changed when it shared a batch with bad inputs, at {where}"

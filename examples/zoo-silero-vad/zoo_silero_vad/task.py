@@ -58,6 +58,13 @@ class SpeechSegments(Result):
     def has_speech(self) -> bool:
         return bool(self.segments)
 
+    def summary(self) -> str:
+        """How many segments, and the first few spans."""
+        spans = [f"{s.start_s:.2f}-{s.end_s:.2f} s" for s in self.segments]
+        more = f", ... (+{len(spans) - 4})" if len(spans) > 4 else ""
+        head = f"{len(spans)} segment{'s' * (len(spans) != 1)}"
+        return f"{head}: {', '.join(spans[:4])}{more}" if spans else head
+
 
 def probs_to_segments(
     probs: Sequence[float],
@@ -117,6 +124,7 @@ class VoiceActivityDetection(Task):
     name = "voice-activity-detection"
     result_type = SpeechSegments
     description = "Find where speech is: start/end seconds of each speech segment"
+    aliases = ("vad",)
 
     def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> list[np.ndarray]:
         return list(model.net.speech_probs(batch["inputs"], batch["lengths"], model.card.sample_rate))

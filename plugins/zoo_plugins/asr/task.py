@@ -62,6 +62,8 @@ class SpeechRecognition(Task):
     result_type = Transcript
     description = "Transcribe speech to text with word timings"
     hf_pipeline_task = "automatic-speech-recognition"
+    aliases = ("asr",)
+    headline_metrics = ("wer", "cer")
     runner_defaults = {"max_batch_samples": 160 * 16000}
 
     def read(self, model: Any, x: Any) -> Any:
