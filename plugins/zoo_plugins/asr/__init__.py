@@ -20,6 +20,8 @@ def register_architectures(register):
     register("hf-ctc", _load_ctc, task=SpeechRecognition.name)
     # WhisperForConditionalGeneration with its processor files
     register("hf-whisper", _load_whisper, task=SpeechRecognition.name)
+    # a CTranslate2 (faster-whisper) Whisper checkpoint, converted once into the zoo cache
+    register("ct2-whisper", _load_ct2_whisper, task=SpeechRecognition.name)
 
 
 def _load_ctc(*args):
@@ -32,6 +34,12 @@ def _load_whisper(*args):
     from .whisper import load_hf_whisper
 
     return load_hf_whisper(*args)
+
+
+def _load_ct2_whisper(*args):
+    from .whisper import load_ct2_whisper
+
+    return load_ct2_whisper(*args)
 
 
 @zoo.hookimpl

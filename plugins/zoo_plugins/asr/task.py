@@ -8,8 +8,10 @@ Two kinds of network serve it (``net.kind``):
   the kept frames of every window are concatenated and decoded once.
 - ``"seq2seq"`` (also any net without ``kind``, e.g. third-party plugins):
   ``net.transcribe(waveforms, lengths, sample_rate) -> [(text, [Word])]`` on
-  windows of at most ``net.window_s`` seconds laid end to end (the whole input
-  when the net has no ``window_s``).
+  windows of at most ``net.window_s`` seconds (the whole input when the net
+  has no ``window_s``). With ``net.context_s`` > 0 the windows overlap by that
+  much on each inner edge and each word is kept from the window whose kept
+  span holds its midpoint; without it they are laid end to end.
 
 Files longer than ``stream_s`` (a card param, default 120 s) are never decoded
 whole: each window is read from disk (seeking) when its batch runs, so a
@@ -84,7 +86,8 @@ class SpeechRecognition(Task):
             spans = plan_chunks(total, chunk, context, align=net.frame_samples)
         else:
             window_s = getattr(net, "window_s", None)
-            spans = plan_chunks(total, int(window_s * rate) if window_s else max(total, 1), 0)
+            context = int(float(getattr(net, "context_s", 0.0)) * rate)
+            spans = plan_chunks(total, int(window_s * rate) if window_s else max(total, 1), context)
         wav = None if isinstance(item, LongAudio) else item.mono()
         minimum = int(MIN_SAMPLES_S * rate)
         chunks = []
@@ -112,10 +115,17 @@ class SpeechRecognition(Task):
         else:
             texts, words = [], []
             for chunk, (chunk_text, chunk_words) in zip(chunks, outputs):
-                offset = chunk.meta["span"].start / rate
+                span = chunk.meta["span"]
+                offset = span.start / rate
+                shifted = [Word(w.text, w.start_s + offset, w.end_s + offset, w.score) for w in chunk_words]
+                if span.keep_start > span.start or span.keep_end < span.end:
+                    # overlapping windows: a word belongs to the window whose kept span holds its midpoint
+                    lo, hi = span.keep_start / rate, span.keep_end / rate
+                    shifted = [w for w in shifted if lo <= (w.start_s + w.end_s) / 2 < hi]
+                    chunk_text = " ".join(w.text for w in shifted)
                 if chunk_text:
                     texts.append(chunk_text)
-                words += [Word(w.text, w.start_s + offset, w.end_s + offset, w.score) for w in chunk_words]
+                words += shifted
             text = " ".join(texts)
         return Transcript(source=item.source, text=text.strip(), words=tuple(words), language="en")
 

