@@ -112,6 +112,20 @@ class WhisperNet(nn.Module):
         return " ".join(w.text for w in words), words
 
 
+def _spread(text: str, duration_s: float) -> tuple[str, list[Word]]:
+    """Words with times spread over the window in proportion to their length (no alignment)."""
+    words = text.split()
+    if not words:
+        return "", []
+    total = sum(len(w) + 1 for w in words)
+    out, pos = [], 0.0
+    for w in words:
+        start = pos / total * duration_s
+        pos += len(w) + 1
+        out.append(Word(w, round(start, 3), round(pos / total * duration_s, 3), None))
+    return text, out
+
+
 def load_hf_whisper(card: Any, weights_dir: Path, device: torch.device, dtype: torch.dtype) -> WhisperNet:
     """Build a :class:`WhisperNet` from an HF-format directory (safetensors only)."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
