@@ -130,6 +130,54 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"zoo: warning: serving on {args.host}: anyone who can reach it can run models", file=sys.stderr)
+    serve(
+        args.host,
+        args.port,
+        models=models,
+        device=args.device,
+        preload=args.preload,
+        max_wait_ms=args.max_wait_ms,
+        max_batch=args.max_batch,
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+    )
+    return 0
+
+
+def cmd_run_ray(args: argparse.Namespace) -> int:
+    """``zoo run MODEL DIR_OR_GLOB --ray [--out results.jsonl|.parquet]``: Ray Data over the inputs."""
+    from . import ray as zray
+
+    params = dict(_parse_param(p) for p in args.param or [])
+    out = getattr(args, "out", None)  # --out: a .jsonl or .parquet file (or a folder for results.jsonl)
+    if out and Path(out).suffix not in (".jsonl", ".parquet"):
+        out = str(Path(out) / "results.jsonl")
+    rows = zray.run(
+        _task_alias(args.name) or args.name,
+        list(args.files),
+        out=out,
+        batch_size=args.batch_size or 64,
+        concurrency=args.ray_actors,
+        device=args.device,
+        dtype=args.dtype,
+        params=params,
+        address=args.ray_address,
+    )
+    failed = sum(r.get("type") == "ErrorResult" for r in rows)
+    if args.json:
+        for r in rows:
+            print(json.dumps(r))
+    if out:
+        print(f"zoo: wrote {len(rows)} rows to {out}", file=sys.stderr)
+    print(f"zoo: {len(rows)} inputs, {failed} failed", file=sys.stderr)
+    return 1 if rows and failed == len(rows) else 0
+
+
 def cmd_train(args: argparse.Namespace, rest: Sequence[str]) -> int:
     import zoo
 
@@ -233,6 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--param", action="append", metavar="KEY=VALUE", help="override a card param, e.g. decoder=greedy (repeatable)"
     )
     s.set_defaults(fn=cmd_run)
+    s.add_argument("--ray", action="store_true", help="run with Ray Data (files may be a folder or a glob)")
+    s.add_argument("--ray-actors", type=int, default=1, help="with --ray: actors, each holding the model (default 1)")
+    s.add_argument("--ray-address", help="with --ray: an existing cluster, e.g. auto or ray://HOST:10001")
+    s = sub.add_parser("serve", help="serve models over HTTP, with a page to try them (needs audio-zoo[serve])")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--models", help="comma-separated model or task names (default: every model, loaded on use)")
+    s.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    s.add_argument("--preload", action="store_true", help="load the models at start instead of on first request")
+    s.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits to share a batch")
+    s.add_argument("--max-batch", type=int, default=32, help="inputs gathered into one runner call")
+    s.add_argument("--max-upload-mb", type=float, default=25.0, help="request body limit (413 above it)")
+    s.set_defaults(fn=cmd_serve)
     s = sub.add_parser("plugins", help="list installed plugins")
     s.add_argument("--json", action="store_true")
     s.add_argument("--strict", action="store_true", help="fail if any plugin fails to load")
@@ -276,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train(args, rest)
+        if getattr(args, "ray", False):
+            return cmd_run_ray(args)
         return args.fn(args)
     except ZooError as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
