@@ -21,17 +21,16 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def _headline_metric(card: Any) -> str:
-    for dataset, values in card.metrics.items():
-        for key in ("accuracy", "wer", "si_sdri"):
-            if key in values:
-                return f"{key}={values[key]} ({dataset})"
-    return ""
+    import zoo
+
+    task = zoo.get_zoo().tasks.get(card.task)
+    return task.headline(card) if task is not None else ""
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     import zoo
 
-    cards = zoo.get_zoo().registry.list(args.pattern, args.task)
+    cards = zoo.get_zoo().registry.list(args.pattern, _task_alias(args.task))
     rows = [[c.name + (" *" if c.default else ""), c.task, c.weights_kind, _headline_metric(c)] for c in cards]
     print(_table(rows, ["model (* = task default)", "task", "weights", "measured"]))
     return 0
@@ -52,7 +51,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     params = dict(_parse_param(p) for p in args.param or [])
     model = zoo.load(_task_alias(args.name) or args.name, device=args.device, dtype=args.dtype, **params)
-    results = model(list(args.files), batch_size=args.batch_size, progress=None if not args.json else False)
+    inputs = _run_inputs(model, args)
+    results = model(inputs, batch_size=args.batch_size, progress=None if not args.json else False, seed=args.seed)
+    if args.out:
+        _save_results(results, Path(args.out))
     failed = 0
     if args.json:
         for r in results:
@@ -61,12 +63,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1 if failed == len(results) else 0
     rows = []
     for r in results:
-        if not r.ok:
-            failed += 1
-            rows.append([r.source, "ERROR", r.reason])
-        else:
-            rows.append([r.source, *_summary(r)])
-    print(_table(rows, ["input", "result", "detail"]))
+        failed += not r.ok
+        rows.append([r.source, r.summary() if r.ok else f"ERROR {r.summary()}"])
+    print(_table(rows, ["input", "result"]))
     return 1 if failed == len(results) else 0
 
 
@@ -82,17 +81,34 @@ def _parse_param(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
-def _summary(r: Any) -> list[str]:
-    if hasattr(r, "label"):
-        return [r.label, f"score {r.score:.3f}"]
-    if hasattr(r, "text"):
-        words = getattr(r, "words", ())
-        return [r.text, f"{len(words)} words, {words[0].start_s:.2f}-{words[-1].end_s:.2f} s" if words else ""]
-    if hasattr(r, "segments"):  # timed spans, e.g. voice-activity-detection's SpeechSegments
-        spans = [f"{s.start_s:.2f}-{s.end_s:.2f} s" for s in r.segments]
-        more = f", ... (+{len(spans) - 4})" if len(spans) > 4 else ""
-        return [f"{len(spans)} segment{'s' * (len(spans) != 1)}", ", ".join(spans[:4]) + more]
-    return [type(r).__name__, ""]
+def _run_inputs(model: Any, args: argparse.Namespace) -> list[Any]:
+    """The inputs ``zoo run`` hands the model, by the task's ``input_kind``."""
+    kind = model.task.input_kind
+    if kind == "audio":
+        if args.prompt or args.num:
+            raise ZooError(f"{model.name} ({model.task.name}) takes audio files, not --prompt or --num")
+        if not args.files:
+            raise ZooError(f"{model.name} ({model.task.name}) needs audio files: zoo run {model.name} a.wav")
+        return list(args.files)
+    if kind == "prompt":
+        prompts = [*args.files, *(args.prompt or [])]
+        if not prompts:
+            raise ZooError(f"{model.name} ({model.task.name}) needs a prompt: zoo run {model.name} --prompt TEXT")
+        return [p for p in prompts for _ in range(args.num or 1)]
+    if args.files or args.prompt:
+        raise ZooError(f"{model.name} ({model.task.name}) takes no input; use --num N (and --seed S)")
+    return [None] * (args.num or 1)
+
+
+def _save_results(results: Sequence[Any], out: Path) -> None:
+    """Save every result into ``out`` under a unique stem; say what was written."""
+    used: set[str] = set()
+    written = 0
+    for i, r in enumerate(results):
+        stem = r.stem if r.stem not in used else f"{r.stem}-{i}"
+        used.add(stem)
+        written += len(r.save(out, stem=stem))
+    print(f"zoo: wrote {written} file(s) to {out}", file=sys.stderr)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -191,25 +207,25 @@ def cmd_train(args: argparse.Namespace, rest: Sequence[str]) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     import zoo
 
-    model = zoo.load(args.model)
-    clips = sorted(Path(args.clips).glob("*.wav")) if args.clips else _example_clips()
-    if not clips:
-        raise ZooError("no example clips found; pass --clips DIR")
-    results = model([str(c) for c in clips])
-    rows = []
-    for clip, r in zip(clips, results):
-        expected = clip.stem.split("_")[0]
-        rows.append(
-            [
-                clip.name,
-                expected,
-                r.label if r.ok else "ERROR",
-                f"{r.score:.3f}" if r.ok else r.reason,
-                "ok" if r.ok and r.label == expected else "MISS",
-            ]
-        )
-    print(f"{model.name} on {len(clips)} bundled example clips (synthesised here, not real speech):\n")
-    print(_table(rows, ["clip", "expected", "predicted", "score", ""]))
+    z = zoo.get_zoo()
+    if args.model:
+        names = [_task_alias(args.model) or args.model]
+    else:  # the default model of every task whose plugin ships demo inputs
+        names = [t.name for t in sorted(z.tasks.values(), key=lambda t: t.name) if t.demo_inputs()]
+    if not names:
+        raise ZooError("no installed task ships demo inputs; run a model on your own files with `zoo run`")
+    for name in names:
+        model = zoo.load(name)
+        demos = model.task.demo_inputs(Path(args.clips) if args.clips else None)
+        if not demos:
+            raise ZooError(f"task {model.task.name!r} has no demo inputs" + (f" in {args.clips}" if args.clips else ""))
+        results = model([d.input for d in demos], seed=args.seed)
+        rows = []
+        for d, r in zip(demos, results):
+            check = "" if d.expected is None else ("ok" if model.task.matches(r, d.expected) else "MISS")
+            rows.append([Path(r.source).name, d.expected or "", r.summary(), check])
+        print(f"{model.name} ({model.task.name}) on {len(demos)} example inputs:\n")
+        print(_table(rows, ["input", "expected", "result", ""]) + "\n")
     return 0
 
 
@@ -241,23 +257,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-_TASK_ALIASES = {
-    "kws": "keyword-spotting",
-    "asr": "speech-recognition",
-    "separation": "source-separation",
-    "captioning": "audio-captioning",
-    "music": "music-generation",
-}
-
-
 def _task_alias(task: str | None) -> str | None:
-    return _TASK_ALIASES.get(task, task) if task else None
+    """A task alias (``kws``, from the task's ``aliases``) as its task name; anything else unchanged."""
+    import zoo
 
-
-def _example_clips() -> list[Path]:
-    import zoo_plugins.kws as kws
-
-    return sorted((Path(kws.__file__).parent / "examples").glob("*.wav"))
+    return (zoo.task_name(task) or task) if task else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,11 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_info)
     s = sub.add_parser("run", help="run a model on audio files")
     s.add_argument("name", help="model or task name")
-    s.add_argument("files", nargs="+")
+    s.add_argument("files", nargs="*", help="audio files (or, for prompt tasks, prompts such as MIDI files)")
     s.add_argument("--batch-size", type=int, default=None)
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     s.add_argument("--dtype", default=None, help="float32 (default), float16 or bfloat16 (GPU only)")
     s.add_argument("--json", action="store_true", help="one JSON object per input, in order")
+    s.add_argument("--out", metavar="DIR", help="save every result's outputs (wav, txt, json...) into DIR")
+    s.add_argument("--prompt", action="append", help="a text prompt, for tasks that take prompts (repeatable)")
+    s.add_argument("--num", type=int, help="how many outputs to generate (per prompt), for generation tasks")
+    s.add_argument("--seed", type=int, help="sampling seed: input i gets SEED + i, whatever the batching")
     s.add_argument(
         "--param", action="append", metavar="KEY=VALUE", help="override a card param, e.g. decoder=greedy (repeatable)"
     )
@@ -317,9 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-speed", action="store_true")
     s.add_argument("--no-quality", action="store_true")
     s.set_defaults(fn=cmd_bench)
-    s = sub.add_parser("demo", help="classify the bundled example clips and print a table")
-    s.add_argument("--model", default="keyword-spotting", help="model or task name (default: the KWS task's default)")
-    s.add_argument("--clips", help="a folder of <label>_*.wav clips instead of the bundled ones")
+    s = sub.add_parser("demo", help="run task defaults on the example inputs their plugins ship, and print a table")
+    s.add_argument("--model", help="model or task name (default: every task that ships demo inputs)")
+    s.add_argument("--clips", help="a folder of inputs instead of the bundled ones (keyword spotting: <label>_*.wav)")
+    s.add_argument("--seed", type=int, default=0, help="sampling seed for generation tasks (default 0)")
     s.set_defaults(fn=cmd_demo)
     return p
 

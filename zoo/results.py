@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +92,8 @@ class Result:
     def stem(self) -> str:
         """The default file stem for :meth:`save`: the input file's stem, else the result type."""
         name = Path(self.source).stem if self.source and not self.source.startswith("<") else ""
-        return name or type(self).__name__.lower()
+        # prompts are sources too: keep a file-name-safe prefix
+        return re.sub(r"[^\w.-]+", "_", name).strip("_.")[:60] or type(self).__name__.lower()
 
     def save(self, directory: str | os.PathLike, stem: str | None = None) -> list[Path]:
         """Write this result's outputs and ``<stem>.json`` into ``directory``; return the paths written.

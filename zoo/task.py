@@ -195,8 +195,8 @@ class Task:
         nan[len(nan) // 3] = np.nan
         return {"a missing file": str(tmp / "no-such-file.wav"), "NaN samples": (nan, model.card.sample_rate)}
 
-    def demo_inputs(self) -> list[DemoInput]:
-        """What ``zoo demo`` runs for this task (default: nothing; plugins ship examples as package data)."""
+    def demo_inputs(self, directory: Path | None = None) -> list[DemoInput]:
+        """What ``zoo demo`` runs: the plugin's bundled examples, or those in ``directory`` (default: none)."""
         return []
 
     def matches(self, result: Result, expected: str) -> bool:

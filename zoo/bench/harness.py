@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import statistics
 import tempfile
 import time
@@ -12,13 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import soundfile as sf
 import torch
 
 from .. import audio as zaudio
 from ..errors import ZooError
 from ..runner import plan_batches
+from ..task import Workload
 from .suite import QualityJob, SpeedJob, Suite
 from .timing import Contestant, interleave, percentile, ratio_summary
 
@@ -154,28 +152,10 @@ def compare_with_card(measured: dict[str, Any], claimed: dict[str, Any], suffix:
 
 
 # ------------------------------------------------------------------- speed
-def _make_workload(job: SpeedJob, cfg: BenchConfig, tmp: Path, rate: int) -> list[str]:
-    """``job.n`` files: dataset clips as they are (fixed lengths) or joined/cropped to random lengths."""
-    examples = _examples(job.dataset, _root(job.dataset, job.root, cfg), None)
-    rng = random.Random(0)
-    lo, hi = job.lengths_s
-    picks = [examples[i % len(examples)] for i in rng.sample(range(len(examples)), min(len(examples), job.n))]
-    while len(picks) < job.n:
-        picks.append(rng.choice(examples))
-    if lo == hi == 1.0:
-        return [e.path for e in picks]
-    files = []
-    for i, e in enumerate(picks):
-        target = int(rng.uniform(lo, hi) * rate)
-        pieces, total = [], 0
-        while total < target:
-            x = zaudio.load(rng.choice(examples).path if pieces else e.path, rate).mono().numpy()
-            pieces.append(x)
-            total += len(x)
-        path = tmp / f"mixed_{i:03d}.wav"
-        sf.write(path, np.concatenate(pieces)[:target], rate, subtype="PCM_16")
-        files.append(str(path))
-    return files
+def _make_workload(job: SpeedJob, cfg: BenchConfig, tmp: Path, model: Any) -> Workload:
+    """The job's inputs, made by the model's task from the dataset (audio tasks: clips of ``job.lengths_s``)."""
+    examples = _examples(job.dataset, _root(job.dataset, job.root, cfg), None) if job.dataset else []
+    return model.task.bench_workload(model, examples, job.n, tuple(job.lengths_s), tmp)
 
 
 def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
@@ -185,10 +165,9 @@ def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
     if job.threads:
         torch.set_num_threads(job.threads)
     model = zoo.load(job.model, **job.params)
-    rate = model.card.sample_rate
     with tempfile.TemporaryDirectory() as tmp:
-        files = _make_workload(job, cfg, Path(tmp), rate)
-        audio_s = sum(sf.info(f).duration for f in files)
+        workload = _make_workload(job, cfg, Path(tmp), model)
+        files, audio_s = workload.inputs, workload.audio_s
         contestants = [_zoo_contestant(model, files)]
         if job.int8 and model.device.type == "cpu":
             contestants.append(
@@ -197,18 +176,22 @@ def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
         if "raw" in job.baselines:
             contestants += [_raw_contestant(model, files, b) for b in (1, 8, 32)]
             contestants.append(_decode_contestant(model, files))
-            contestants.append(_predecoded_contestant(model, files))
+            if model.task.input_kind == "audio":
+                contestants.append(_predecoded_contestant(model, files))
         if "pipeline" in job.baselines and model.task.hf_pipeline_task:
             contestants += [_pipeline_contestant(model, files, b) for b in (1, 8, 32)]
         cfg.log(
-            f"speed: {job.name} ({job.model}, {len(files)} files, {audio_s:.0f} s of audio, "
+            f"speed: {job.name} ({job.model}, {len(files)} inputs"
+            + (f", {audio_s:.0f} s of audio" if audio_s else "")
+            + ", "
             f"{torch.get_num_threads()} threads, {job.repeats} rounds)"
         )
         measured = interleave(contestants, job.repeats, progress=None)
     return summarise_speed(job, measured, len(files), audio_s)
 
 
-def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float) -> dict[str, Any]:
+def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float | None) -> dict[str, Any]:
+    """Per-contestant throughput and latency, and the ratios between them (RTF only for audio input)."""
     rows = {}
     for name, m in measured.items():
         if m.error:
@@ -217,7 +200,7 @@ def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float) -> di
         t = statistics.median(m.seconds)
         rows[name] = {
             "clips_per_s": round(n / t, 2),
-            "rtf": round(t / audio_s, 5),
+            **({"rtf": round(t / audio_s, 5)} if audio_s else {}),
             "seconds": [round(s, 3) for s in m.seconds],
             "batch_p50_ms": round(1000 * percentile(m.batch_latencies, 0.5), 2),
             "batch_p95_ms": round(1000 * percentile(m.batch_latencies, 0.95), 2),
@@ -243,7 +226,7 @@ def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float) -> di
         "job": job.name,
         "model": job.model,
         "files": n,
-        "audio_s": round(audio_s, 1),
+        "audio_s": round(audio_s, 1) if audio_s else None,
         "threads": torch.get_num_threads(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "contestants": rows,

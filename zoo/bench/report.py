@@ -87,7 +87,7 @@ def markdown(report: dict[str, Any]) -> str:
                     lines.append(f"| {name} | error: {c['error'][:80]} | | | | |")
                 else:
                     lines.append(
-                        f"| {name} | {c['clips_per_s']} | {c['rtf']} | {c['batch_p50_ms']} | "
+                        f"| {name} | {c['clips_per_s']} | {c.get('rtf', '-')} | {c['batch_p50_ms']} | "
                         f"{c['batch_p95_ms']} | {c['peak_rss_mb']} |"
                     )
             lines.append("")

@@ -45,7 +45,9 @@ class SpeechEmbedding:
 
     def __call__(self, waveforms: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(waveforms, dtype=np.float32) * 32767.0
-        spec = self.mel.run(None, {"input": x})[0]  # (B, 1, F, 32)
+        # one row at a time: the mel model's dB floor is relative to the loudest value in its whole input,
+        # so a batched call would let one clip's level change another's features
+        spec = np.concatenate([self.mel.run(None, {"input": x[i : i + 1]})[0] for i in range(len(x))])  # (B, 1, F, 32)
         spec = spec[:, 0] / 10.0 + 2.0  # the scaling the embedding model was trained with
         b, f, _ = spec.shape
         starts = range(0, f - WINDOW + 1, STEP)

@@ -54,9 +54,9 @@ class KeywordSpotting(Task):
     aliases = ("kws",)
     headline_metrics = ("accuracy",)
 
-    def demo_inputs(self) -> list[DemoInput]:
-        """The bundled ``<label>_<voice>.wav`` clips (synthesised, not real speech), expecting their label."""
-        clips = sorted((Path(__file__).parent / "examples").glob("*.wav"))
+    def demo_inputs(self, directory: Path | None = None) -> list[DemoInput]:
+        """``<label>_<anything>.wav`` clips, expecting their label (default: the bundled, synthesised ones)."""
+        clips = sorted((directory or Path(__file__).parent / "examples").glob("*.wav"))
         return [DemoInput(str(c), c.stem.split("_")[0]) for c in clips]
 
     def matches(self, result: Result, expected: str) -> bool:
