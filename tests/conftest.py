@@ -12,10 +12,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def data_dir(name: str) -> Path:
-    """``../shared/data/<name>``, or skip the test with the reason."""
+    """``../shared/data/<name>``, or skip the test with the reason.
+
+    The folder must also be where the training recipes look (``$ZOO_DATA``, else
+    ``../shared/data`` beside this checkout): a test that finds the data one way
+    while its recipe looks elsewhere would fail with "no training corpus"
+    instead of skipping.
+    """
+    import os
+
     from zoo.testing import shared_data
 
-    return shared_data(name)
+    path = shared_data(name)
+    recipe_root = Path(os.environ.get("ZOO_DATA") or REPO.parent / "shared" / "data")
+    if not (recipe_root / name).is_dir():
+        pytest.skip(
+            f"real audio folder {name!r} is at {path.parent}, but the recipes read {recipe_root}; "
+            "set ZOO_DATA to the shared data folder"
+        )
+    return path
 
 
 def populate_hf_cache(cache: Path, repo_id: str, src: Path, revision: str) -> None:

@@ -26,18 +26,16 @@ infinite samples and empty audio are errors, never silently passed on.
 
 Sample rates are integers from :data:`MIN_RATE` to :data:`MAX_RATE` (1 kHz to
 384 kHz); anything else (a ``bool``, a float, 0, 2 MHz) is an :class:`AudioError`.
-Resampling between any two rates in that range is bounded in memory and time:
-the rate ratio is approximated by a fraction whose terms are at most
-:data:`MAX_RATIO_TERM` (a relative rate error below 1e-6, about 4 ms an hour),
-and the output length is exactly ``round(samples * new / orig)``.
+Resampling between any two rates in that range is exact in ratio and bounded
+in memory and time (see :func:`resample`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -61,7 +59,6 @@ __all__ = [
     "load",
     "load_segment",
     "peak_db",
-    "rate_ratio",
     "resample",
     "save",
 ]
@@ -69,8 +66,8 @@ __all__ = [
 ChannelPolicy = Literal["mean", "first", "keep"]
 #: the supported range of sample rates, in Hz
 MIN_RATE, MAX_RATE = 1_000, 384_000
-#: largest numerator/denominator of the resampling ratio (torchaudio's filter bank is about their product)
-MAX_RATIO_TERM = 1_000
+#: rate pairs whose reduced ratio p/q has p * q above this skip torchaudio's filter bank (about p * q taps)
+MAX_RATIO_PRODUCT = 1_000_000
 #: integer array dtypes read as PCM (others are refused)
 _PCM_DTYPES = (np.uint8, np.int8, np.int16, np.int32)
 AudioInput = Union[str, os.PathLike, np.ndarray, torch.Tensor, tuple, "Audio"]
@@ -198,48 +195,62 @@ def check_rate(rate: Any, source: Any = "<array>") -> int:
     return int(rate)
 
 
-def rate_ratio(orig_rate: int, new_rate: int) -> tuple[int, int]:
-    """``(p, q)`` with ``p / q`` within 1e-6 of ``new_rate / orig_rate`` and both at most :data:`MAX_RATIO_TERM`.
-
-    Exact whenever the reduced ratio is small enough (44100 -> 16000 is 160/441).
-
-    >>> rate_ratio(44100, 16000), rate_ratio(16000, 48000)
-    ((160, 441), (3, 1))
-    >>> p, q = rate_ratio(44101, 16000); max(p, q) <= 1000 and abs(p / q - 16000 / 44101) < 1e-6
-    True
-    """
-    ratio = Fraction(int(new_rate), int(orig_rate))
-    if ratio.numerator <= MAX_RATIO_TERM and ratio.denominator <= MAX_RATIO_TERM:
-        return ratio.numerator, ratio.denominator
-    if ratio <= 1:
-        approx = ratio.limit_denominator(MAX_RATIO_TERM)
-    else:  # bound the numerator: approximate the inverse
-        approx = 1 / (1 / ratio).limit_denominator(MAX_RATIO_TERM)
-    return max(approx.numerator, 1), approx.denominator
-
-
 def resample(wav: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
-    """Band-limited resampling (torchaudio's windowed-sinc) in bounded memory for any supported rates.
+    """Band-limited resampling (torchaudio's windowed sinc) in bounded memory for any supported rates.
 
-    The ratio is :func:`rate_ratio`'s fraction, so the filter bank stays small
-    (a 44101 Hz input would otherwise need a 16000 x 44101 filter, over 10 GB);
-    the output has exactly ``round(samples * new_rate / orig_rate)`` samples.
+    Common rate pairs (a reduced ratio ``p / q`` with ``p * q`` at most
+    :data:`MAX_RATIO_PRODUCT`, e.g. 44100 -> 16000 is 160/441) use
+    ``torchaudio.functional.resample``. Its filter bank grows with ``p * q``
+    (a 44101 Hz input would need a 16000 x 44101 bank, over 10 GB), so other
+    pairs evaluate the same filter at each output's exact position instead, in
+    blocks of bounded size. Either way the output has
+    ``ceil(samples * new_rate / orig_rate)`` samples.
 
     Raises:
         AudioError: a rate outside [MIN_RATE, MAX_RATE].
+
+    >>> resample(torch.zeros(1, 44101), 44101, 16000).shape
+    torch.Size([1, 16000])
     """
     check_rate(orig_rate, "resample")
     check_rate(new_rate, "resample")
     if orig_rate == new_rate:
         return wav
-    p, q = rate_ratio(orig_rate, new_rate)
-    out = AF.resample(wav, q, p)
-    n = int(round(wav.shape[-1] * new_rate / orig_rate))
-    if out.shape[-1] > n:
-        out = out[..., :n]
-    elif out.shape[-1] < n:
-        out = torch.nn.functional.pad(out, (0, n - out.shape[-1]))
-    return out
+    g = math.gcd(int(orig_rate), int(new_rate))
+    if (orig_rate // g) * (new_rate // g) <= MAX_RATIO_PRODUCT:
+        return AF.resample(wav, orig_rate, new_rate)
+    return _resample_at_positions(wav, int(orig_rate), int(new_rate))
+
+
+def _resample_at_positions(
+    wav: torch.Tensor, orig: int, new: int, lowpass_filter_width: int = 6, rolloff: float = 0.99
+) -> torch.Tensor:
+    """torchaudio's ``sinc_interp_hann`` filter, evaluated per output sample (any ratio, O(block) memory).
+
+    Output ``k`` lies at input position ``k * orig / new``; it sums the input
+    samples within ``width`` of that position, weighted by the Hann-windowed
+    sinc torchaudio uses, so both paths agree to float precision.
+    """
+    base = min(orig, new) * rolloff
+    width = math.ceil(lowpass_filter_width * orig / base)
+    shape = wav.shape
+    x = torch.nn.functional.pad(wav.reshape(-1, shape[-1]).float(), (width, width + 2))
+    n_out = -(-new * shape[-1] // orig)
+    taps = 2 * width + 2
+    out = torch.empty(x.shape[0], n_out, dtype=torch.float32)
+    block = max(1, (1 << 20) // taps)
+    offsets = torch.arange(taps, dtype=torch.long)
+    for start in range(0, n_out, block):
+        k = torch.arange(start, min(n_out, start + block), dtype=torch.float64)
+        pos = k * orig / new
+        first = torch.floor(pos).long() - width
+        idx = first[:, None] + offsets[None, :]  # (block, taps) input indices
+        t = ((idx.double() - pos[:, None]) * (base / orig)).clamp_(-lowpass_filter_width, lowpass_filter_width)
+        window = torch.cos(t * math.pi / lowpass_filter_width / 2) ** 2
+        t *= math.pi
+        kernel = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / t) * window * (base / orig)
+        out[:, start : start + k.numel()] = (x[:, idx + width] * kernel.float()).sum(-1)
+    return out.reshape(*shape[:-1], n_out)
 
 
 def save(path: str | os.PathLike, audio: Audio, subtype: str | None = None) -> None:

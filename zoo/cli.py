@@ -49,8 +49,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import zoo
 
+    name = _task_alias(args.name) or args.name
     params = dict(_parse_param(p) for p in args.param or [])
-    model = zoo.load(_task_alias(args.name) or args.name, device=args.device, dtype=args.dtype, **params)
+    _check_params(name, params)
+    model = zoo.load(name, device=args.device, dtype=args.dtype, **params)
     inputs = _run_inputs(model, args)
     results = model(inputs, batch_size=args.batch_size, progress=None if not args.json else False, seed=args.seed)
     if args.out:
@@ -60,13 +62,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         for r in results:
             print(json.dumps(r.to_dict()))
             failed += not r.ok
-        return 1 if failed == len(results) else 0
+        return _run_exit_code(failed, len(results), args.fail_on_error)
     rows = []
     for r in results:
         failed += not r.ok
         rows.append([r.source, r.summary() if r.ok else f"ERROR {r.summary()}"])
     print(_table(rows, ["input", "result"]))
-    return 1 if failed == len(results) else 0
+    return _run_exit_code(failed, len(results), args.fail_on_error)
+
+
+def _run_exit_code(failed: int, total: int, fail_on_error: bool) -> int:
+    """0 when the run produced results; 1 when every input failed (or any did, with ``--fail-on-error``)."""
+    if failed and (fail_on_error or failed == total):
+        print(f"zoo: {failed} of {total} input(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _check_params(name: str, params: dict[str, Any]) -> None:
+    """Refuse a ``--param`` key that looks like a typo of a known one; warn about other unknown keys.
+
+    Known keys are the card's ``params`` plus the task's ``known_params``
+    (params its code reads with a default, so they need not be on the card).
+    """
+    import difflib
+
+    import zoo
+
+    if not params:
+        return
+    card = zoo.info(name)
+    task = zoo.get_zoo().tasks.get(card.task)
+    known = sorted(set(card.params) | set(getattr(task, "known_params", ()) or ()))
+    for key in params:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        listed = ", ".join(known) or "none"
+        if close:
+            raise ZooError(
+                f"unknown --param {key!r} for {card.name}; did you mean {close[0]!r}? Its params: {listed} "
+                f"(see `zoo info {card.name}`)"
+            )
+        print(
+            f"zoo: warning: --param {key!r} is not one of {card.name}'s known params ({listed}); "
+            "it is passed on, but the model may ignore it",
+            file=sys.stderr,
+        )
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
@@ -126,7 +168,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             ",".join(h.replace("register_", "") for h in p.hooks),
             ",".join(p.tasks),
             ",".join(p.models),
-            p.error or "ok",
+            p.error or ("ok" + "".join(f"; dropped {d}" for d in getattr(p, "dropped", ()))),
         ]
         for p in infos
     ]
@@ -254,6 +296,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     report = run_bench(suite, cfg)
     for path in write_report(report, cfg.out):
         print(f"wrote {path}")
+    quality = report.get("quality", [])
+    if cfg.quality and quality and all("error" in row for row in quality):
+        print(f"zoo: every quality job failed or was skipped ({len(quality)}); see the report", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -264,8 +310,23 @@ def _task_alias(task: str | None) -> str | None:
     return (zoo.task_name(task) or task) if task else None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zoo", description="Audio Zoo: load audio models by name and run them.")
+    p = argparse.ArgumentParser(
+        prog="zoo",
+        description="Audio Zoo: load audio models by name and run them.",
+        epilog="exit status: 0 ok; 1 `zoo run` inputs failed (all of them, or any with --fail-on-error) or every "
+        "`zoo bench` quality job failed; 2 usage or zoo error",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("list", help="list models")
     s.add_argument("pattern", nargs="?", help="shell-style name pattern, e.g. 'kws-*'")
@@ -277,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a model on audio files")
     s.add_argument("name", help="model or task name")
     s.add_argument("files", nargs="*", help="audio files (or, for prompt tasks, prompts such as MIDI files)")
-    s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--batch-size", type=_positive_int, default=None, help="inputs per batch (at least 1)")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     s.add_argument("--dtype", default=None, help="float32 (default), float16 or bfloat16 (GPU only)")
     s.add_argument("--json", action="store_true", help="one JSON object per input, in order")
@@ -285,6 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prompt", action="append", help="a text prompt, for tasks that take prompts (repeatable)")
     s.add_argument("--num", type=int, help="how many outputs to generate (per prompt), for generation tasks")
     s.add_argument("--seed", type=int, help="sampling seed: input i gets SEED + i, whatever the batching")
+    s.add_argument(
+        "--fail-on-error",
+        action="store_true",
+        help="exit 1 if any input fails (default: exit 1 only when every input fails; failed inputs are listed)",
+    )
     s.add_argument(
         "--param", action="append", metavar="KEY=VALUE", help="override a card param, e.g. decoder=greedy (repeatable)"
     )

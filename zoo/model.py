@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .errors import InvalidArgumentError
 from .registry import ModelCard
 from .results import Result
 from .runner import RunnerConfig, run
@@ -115,8 +116,11 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
             "bf16": torch.bfloat16,
         }
         if dtype not in table:
-            raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(table)}")
+            raise InvalidArgumentError("dtype", dtype, f"unknown dtype; use one of {', '.join(table)}")
         dtype = table[dtype]
     if dtype in (torch.float16, torch.bfloat16) and device.type == "cpu":
-        raise ValueError(f"{dtype} on the CPU is slower than float32 here; use it on a GPU, or keep float32")
+        raise InvalidArgumentError(
+            "dtype", str(dtype).replace("torch.", ""), "half precision on the CPU is slower than float32 here; "
+            "use it on a GPU (--device cuda), or keep float32"
+        )
     return dtype

@@ -3,8 +3,15 @@
 Plugins are modules published under the ``zoo.plugins`` entry point group; the
 built-in task plugins use the same group. ``ZOO_PLUGINS=a,b`` loads only those
 plugins (empty: none), ``ZOO_DISABLE_PLUGINS=a,b`` skips some. A plugin that
-fails to import or register is skipped with a warning naming it, unless
-``ZOO_STRICT_PLUGINS=1`` (or ``strict=True``) makes that an error.
+fails to import or register (an exception or ``sys.exit()``) is skipped with a
+warning naming it, unless ``ZOO_STRICT_PLUGINS=1`` (or ``strict=True``) makes
+that an error.
+
+Built-in plugins (distribution ``audio-zoo``, modules ``zoo_plugins.*``) load
+first and win every name clash. A third-party model card whose name is already
+taken, or that fails its task's ``check_card``, is dropped with a warning
+naming the plugin (the rest of that plugin still loads); ``zoo plugins`` lists
+what was dropped and why. Strict mode raises instead.
 """
 
 from __future__ import annotations
@@ -69,12 +76,28 @@ class PluginInfo:
     tasks: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     error: str | None = None
+    #: ships with the zoo (distribution ``audio-zoo`` or a ``zoo_plugins.*`` module)
+    builtin: bool = False
+    #: registrations dropped at load time (name clashes, failed card checks), with the reason
+    dropped: list[str] = field(default_factory=list)
 
 
 def registry_path() -> Path:
     """``$ZOO_REGISTRY`` or the ``registry.yaml`` at the repository root."""
     env = os.environ.get("ZOO_REGISTRY")
     return Path(env) if env else Path(__file__).resolve().parent.parent / "registry.yaml"
+
+
+#: the distribution whose plugins are built in
+BUILTIN_DISTRIBUTION = "audio-zoo"
+#: the registry file's own cards count as built in
+REGISTRY_PLUGIN = "registry.yaml"
+
+
+def _is_builtin(module: str, dist: str | None = None) -> bool:
+    if dist is not None and dist.lower().replace("_", "-") == BUILTIN_DISTRIBUTION:
+        return True
+    return module == "zoo_plugins" or module.startswith(("zoo_plugins.", "zoo_plugins:"))
 
 
 def _env_list(name: str) -> list[str] | None:
@@ -99,6 +122,7 @@ class Zoo:
         self.registry = Registry()
         self.plugins: dict[str, PluginInfo] = {}
         self._pending_cards: list[ModelCard] = []
+        self._builtin: set[str] = set()
 
     # -- loading -------------------------------------------------------
     def load(self, extra: dict[str, ModuleType | object] | None = None) -> Zoo:
@@ -114,13 +138,19 @@ class Zoo:
     def _discover(self, extra: dict[str, Any]) -> list[tuple[str, Any, str]]:
         only, disabled = _env_list("ZOO_PLUGINS"), set(_env_list("ZOO_DISABLE_PLUGINS") or [])
         found: list[tuple[str, Any, str]] = []
-        for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+
+        def builtin_first(ep: md.EntryPoint) -> tuple[bool, str]:
+            return (not _is_builtin(ep.value, ep.dist.name if ep.dist is not None else None), ep.name)
+
+        for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=builtin_first):
             if (only is not None and ep.name not in only) or ep.name in disabled or ep.name in self.plugins:
                 continue
             version = ep.dist.version if ep.dist is not None else "?"
+            if not builtin_first(ep)[0]:
+                self._builtin.add(ep.name)
             try:
                 obj = ep.load()
-            except Exception as exc:  # noqa: BLE001 - one broken plugin must not take the zoo down
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - one broken plugin must not take the zoo down
                 self._fail(PluginInfo(ep.name, version, ep.value), f"failed to import {ep.value}: {exc!r}", exc)
                 continue
             found.append((ep.name, obj, version))
@@ -130,6 +160,9 @@ class Zoo:
     def add_plugin(self, name: str, obj: Any, version: str = "local") -> PluginInfo | None:
         """Register one plugin object and run its hooks, isolating failures."""
         info = PluginInfo(name, version, getattr(obj, "__name__", type(obj).__name__))
+        if _is_builtin(getattr(obj, "__name__", None) or type(obj).__module__):
+            self._builtin.add(name)
+        info.builtin = name in self._builtin
         try:
             self.pm.register(obj, name=name)
         except Exception as exc:  # pluggy.PluginValidationError, duplicate names
@@ -147,7 +180,7 @@ class Zoo:
                 for impl in impls:
                     info.hooks.append(hook)
                     impl.function(self._registrar(hook, name, info))
-        except Exception as exc:  # noqa: BLE001
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - sys.exit() in a hook is that plugin's failure
             self._restore(snapshot)
             self.pm.unregister(name=name)
             self._fail(info, f"failed while registering: {exc}", exc)
@@ -222,12 +255,54 @@ class Zoo:
         }[hook]
 
     def _check_cards(self) -> None:
+        """Add the plugins' cards (built-ins win name clashes), then run each task's card check.
+
+        A third-party card that clashes or fails its check is dropped with a
+        warning naming its plugin; a built-in one is a bug in the zoo and raises.
+        """
         for card in self._pending_cards:
-            self.registry.add(card)
+            if card.name not in self.registry:
+                self.registry.add(card)
+                continue
+            other = self.registry.get(card.name)
+            if self._card_is_builtin(card) and not self._card_is_builtin(other):
+                self.registry.remove(other.name)
+                self.registry.add(card)
+                self._drop(other, f"model {other.name!r} is also a built-in model ({card.plugin}), which wins")
+            elif self._card_is_builtin(card) or card.plugin == other.plugin:
+                self.registry.add(card)  # raises "defined twice": the zoo's own data is inconsistent
+            else:
+                self._drop(card, f"model {card.name!r} is already registered by {other.plugin}")
         self._pending_cards = []
         for card in self.registry.list():
-            if card.task in self.tasks:
+            if card.task not in self.tasks:
+                continue
+            try:
                 self.tasks[card.task].check_card(card)
+            except (Exception, SystemExit) as exc:  # noqa: BLE001
+                if self._card_is_builtin(card):
+                    raise
+                self.registry.remove(card.name)
+                self._drop(card, f"model {card.name!r} fails the {card.task!r} task's card check: {exc}", exc)
+
+    def _card_is_builtin(self, card: ModelCard) -> bool:
+        return card.plugin == REGISTRY_PLUGIN or card.plugin in self._builtin
+
+    def _drop(self, card: ModelCard, message: str, exc: BaseException | None = None) -> None:
+        """Drop one registration of a plugin (not the whole plugin); strict mode raises instead."""
+        if self.strict:
+            raise PluginError(card.plugin, message) from exc
+        info = self.plugins.get(card.plugin)
+        if info is not None:
+            info.dropped.append(message)
+            if card.name in info.models:
+                info.models.remove(card.name)
+        warnings.warn(
+            f"plugin {card.plugin!r}: {message}; dropped it (see `zoo plugins`; "
+            "set ZOO_STRICT_PLUGINS=1 to make this an error)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     # -- lookups -------------------------------------------------------
     def task(self, name: str) -> Task:

@@ -253,6 +253,10 @@ class Registry:
             raise RegistryError(card.name, None, f"defined twice: by {other.plugin} and by {card.plugin}")
         self._cards[card.name] = card
 
+    def remove(self, name: str) -> ModelCard:
+        """Take card ``name`` out (a plugin's dropped registration); returns it."""
+        return self._cards.pop(name)
+
     def load_yaml(self, path: Path, plugin: str = "registry.yaml") -> None:
         """Add every entry of a YAML file."""
         data = load_registry_yaml(Path(path).read_text(), str(path)) or {}

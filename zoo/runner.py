@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .errors import ZooError
+from .errors import InvalidArgumentError, ZooError
 from .results import ErrorResult, Result
 from .task import Chunk, unwrap_seed
 from .task import ModelLike as Model
@@ -50,6 +50,20 @@ class RunnerConfig:
     #: called with (batch size, seconds) after every forward pass (benchmarks use it)
     on_batch: Callable[[int, float], None] | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_batch_samples", "window"):
+            _check_count(name, getattr(self, name), minimum=1)
+        _check_count("workers", self.workers, minimum=0)
+        if self.threads is not None:
+            _check_count("threads", self.threads, minimum=1)
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise InvalidArgumentError("progress", self.progress, "must be True, False or None")
+
+
+def _check_count(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidArgumentError(name, value, f"must be a whole number >= {minimum}")
+
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_samples: int) -> list[list[int]]:
     """Group indices into length-bucketed batches.
@@ -63,7 +77,7 @@ def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_samples: int
     [[1, 3], [2, 0]]
     """
     if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
+        raise InvalidArgumentError("batch_size", batch_size, "must be a whole number >= 1")
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     current: list[int] = []
@@ -124,7 +138,9 @@ def run(model: Model, inputs: Sequence[Any], config: RunnerConfig) -> list[Resul
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
     bar.close()
-    return results  # type: ignore[return-value]
+    # every input gets a result, never None (a bug above must not look like a silent success)
+    missing = ZooError("the runner produced no result for this input (a bug: please report it)")
+    return [r if r is not None else error_result(f"<input {i}>", missing) for i, r in enumerate(results)]
 
 
 def decode_pool(model: Model, workers: int) -> ThreadPoolExecutor:

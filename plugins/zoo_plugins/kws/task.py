@@ -14,7 +14,8 @@ from zoo.task import DemoInput
 __all__ = ["KEYWORDS", "LABELS", "KeywordSpotting", "window_starts"]
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-LABELS = (*KEYWORDS, "_silence_", "_unknown_")
+SILENCE = "_silence_"
+LABELS = (*KEYWORDS, SILENCE, "_unknown_")
 
 
 def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
@@ -44,6 +45,11 @@ class KeywordSpotting(Task):
     top label is a keyword, the most confident window does; near-ties within
     1e-4 go to the earliest window), and the result carries that window's
     ``start_s``/``end_s``.
+
+    Input that cannot hold a word is not left to the network: digital silence
+    (no sample louder than ``silence_db``, default -80 dBFS) is ``_silence_``
+    with score 1.0, and a clip shorter than ``min_s`` (0.1 s) that is not
+    silent is an error for that item.
     """
 
     name = "keyword-spotting"
@@ -51,6 +57,8 @@ class KeywordSpotting(Task):
     description = "Spot one of 10 keywords (or silence / unknown word) in a short clip"
     required_card_keys = ("labels",)
     hf_pipeline_task = "audio-classification"
+    #: card params the task reads (``zoo run --param`` accepts these)
+    known_params = ("clip_s", "hop_s", "min_s", "silence_db")
     aliases = ("kws",)
     headline_metrics = ("accuracy",)
 
@@ -67,12 +75,24 @@ class KeywordSpotting(Task):
         window = int(float(model.card.params.get("clip_s", 1.0)) * rate)
         hop = int(float(model.card.params.get("hop_s", 0.5)) * rate)
         wav = item.mono()
+        silent = float(wav.abs().max()) <= 10 ** (float(model.card.params.get("silence_db", -80.0)) / 20)
+        min_s = float(model.card.params.get("min_s", 0.1))
+        if not silent and wav.shape[-1] < min_s * rate:
+            from zoo.errors import AudioError
+
+            raise AudioError(
+                item.source,
+                f"the clip is {1000 * wav.shape[-1] / rate:.1f} ms long, too short to hold a word; "
+                f"keyword spotting needs at least {1000 * min_s:.0f} ms",
+            )
         chunks = []
         for start in window_starts(wav.shape[-1], window, hop):
             piece = wav[start : start + window]
             if piece.shape[-1] < window:
                 piece = torch.nn.functional.pad(piece, (0, window - piece.shape[-1]))
-            chunks.append(Chunk(piece, window, {"start_s": start / rate, "end_s": (start + window) / rate}))
+            chunks.append(
+                Chunk(piece, window, {"start_s": start / rate, "end_s": (start + window) / rate, "silent": silent})
+            )
         return chunks
 
     def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -83,6 +103,15 @@ class KeywordSpotting(Task):
         self, model: Any, item: Any, chunks: Sequence[Chunk], outputs: Sequence[torch.Tensor]
     ) -> Classification:
         labels = model.net.labels
+        if chunks and chunks[0].meta.get("silent") and SILENCE in labels:
+            return Classification(
+                source=item.source,
+                label=SILENCE,
+                score=1.0,
+                scores={name: float(name == SILENCE) for name in labels},
+                start_s=chunks[0].meta.get("start_s"),
+                end_s=chunks[0].meta.get("end_s"),
+            )
         keyword_ids = [i for i, name in enumerate(labels) if not name.startswith("_")]
         best = 0
         if len(outputs) > 1:
