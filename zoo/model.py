@@ -120,7 +120,8 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
         dtype = table[dtype]
     if dtype in (torch.float16, torch.bfloat16) and device.type == "cpu":
         raise InvalidArgumentError(
-            "dtype", str(dtype).replace("torch.", ""), "half precision on the CPU is slower than float32 here; "
-            "use it on a GPU (--device cuda), or keep float32"
+            "dtype",
+            str(dtype).replace("torch.", ""),
+            "half precision on the CPU is slower than float32 here; use it on a GPU (--device cuda), or keep float32",
         )
     return dtype
