@@ -197,6 +197,46 @@ def test_model_queue_full_is_503(tmp_path):
             assert first.result().status_code == 200 and second.result().status_code == 200
 
 
+class GenStub:
+    """A generation model: one result per input (a prompt or None), seeded per input."""
+
+    name = MODEL
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[Any], Any]] = []
+
+    def run(self, inputs: list[Any], progress: bool = False, seed: int | None = None) -> list[Result]:
+        self.calls.append((list(inputs), seed))
+        base = 0 if seed is None else seed
+        return [
+            Classification(source=x if isinstance(x, str) else "<generated>", label=f"s{base + i}", score=1.0)
+            for i, x in enumerate(inputs)
+        ]
+
+
+@pytest.mark.parametrize("kind", ["prompt", "none"])
+def test_prompt_and_generation_requests_take_json(tmp_path, monkeypatch, kind):
+    """Models without audio input take JSON: prompts in order, or n outputs seeded seed + i; bad JSON is 400."""
+    import zoo
+
+    monkeypatch.setattr(zoo.get_zoo().task("keyword-spotting"), "input_kind", kind, raising=False)
+    model = GenStub()
+    app = create_app(models=[MODEL], loader=lambda n: model, workdir=str(tmp_path))
+    with TestClient(app) as client:
+        assert client.get("/v1/models").json()[0]["input_kind"] == kind
+        body = {"prompts": ["a", "b"], "seed": 7} if kind == "prompt" else {"n": 3, "seed": 7}
+        r = client.post(f"/v1/run/{MODEL}", json=body)
+        assert r.status_code == 200, r.text
+        labels = [d["label"] for d in r.json()]
+        assert labels == (["s7", "s8"] if kind == "prompt" else ["s7", "s8", "s9"])
+        if kind == "prompt":
+            assert [d["source"] for d in r.json()] == ["a", "b"]
+        bad = client.post(f"/v1/run/{MODEL}", content=b"{nope", headers={"content-type": "application/json"})
+        assert bad.status_code == 400
+        audio = client.post(f"/v1/run/{MODEL}", files={"file": ("a.wav", _wav_bytes(), "audio/wav")})
+        assert audio.status_code == 415
+
+
 # ---------------------------------------------------------------------------------------------
 # files: opaque ids, no path traversal, lifetime
 

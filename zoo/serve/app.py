@@ -145,6 +145,8 @@ class _Models:
         self._loading: dict[str, threading.Lock] = {}
         self.batchers: dict[str, MicroBatcher] = {}
         self.models: dict[str, Any] = {}
+        #: one call at a time per model: the batcher's worker and direct (generation) calls share it
+        self.locks: dict[str, threading.Lock] = {}
         names = config.models if config.models is not None else zoo.list_models()
         self.cards = {c.name: c for c in (zoo.info(n) for n in names)}
 
@@ -170,7 +172,12 @@ class _Models:
             if name not in self.batchers:
                 cfg = self.config
                 model = cfg.loader(name) if cfg.loader else self._zoo.load(name, device=cfg.device, dtype=cfg.dtype)
-                run = lambda xs, m=model: m.run(xs, progress=False)  # noqa: E731
+                lock = self.locks[name] = threading.Lock()
+
+                def run(xs: list[Any], m: Any = model, lock: threading.Lock = lock) -> list[Any]:
+                    with lock:
+                        return m.run(xs, progress=False)
+
                 self.models[name] = model
                 self.batchers[name] = MicroBatcher(
                     run,
@@ -305,22 +312,22 @@ def create_app(config: ServeConfig | None = None, **overrides: Any) -> Any:
         kind = input_kind(zoo.get_zoo().task(card.task))
         saved: list[Path] = []
         try:
-            names, inputs = await _read_inputs(request, kind, saved)
+            names, inputs, seed = await _read_inputs(request, kind, saved)
             try:
                 model, batcher = await run_in_threadpool(models.get, card.name)
             except ZooError as exc:
                 raise HTTPException(503, f"model {card.name!r} could not be loaded: {exc}") from exc
-            if kind == "none" and inputs is None:
-                results = await run_in_threadpool(_generate, model, names)
-                names = [r.source for r in results]
-            else:
+            if kind == "audio":
                 results = await asyncio.wrap_future(batcher.submit(inputs))
+            else:  # generation: seeds are per request (input i gets seed + i), so no sharing of batches
+                results = await run_in_threadpool(_call, model, models.locks[card.name], inputs, seed)
+                names = [r.source if n is None else n for r, n in zip(results, names)]
             return await run_in_threadpool(_respond, results, names, saved, store)
         finally:
             for p in saved:
                 p.unlink(missing_ok=True)
 
-    async def _read_inputs(request: Request, kind: str, saved: list[Path]) -> tuple[list[Any], Any]:
+    async def _read_inputs(request: Request, kind: str, saved: list[Path]) -> tuple[list[Any], list[Any], int | None]:
         ctype = request.headers.get("content-type", "")
         if kind == "audio":
             if not ctype.startswith("multipart/form-data"):
@@ -344,10 +351,13 @@ def create_app(config: ServeConfig | None = None, **overrides: Any) -> Any:
                 saved.append(path)
                 names.append(_display_name(f.filename))
                 paths.append(str(path))
-            return names, paths
+            return names, paths, None
         if not ctype.startswith("application/json"):
             raise HTTPException(415, f"this model takes a {kind!r} input: send JSON")
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise HTTPException(400, f"the body is not valid JSON: {exc}") from exc
         if not isinstance(body, Mapping):
             raise HTTPException(400, "the JSON body must be an object")
         if kind == "prompt":
@@ -356,20 +366,24 @@ def create_app(config: ServeConfig | None = None, **overrides: Any) -> Any:
                 raise HTTPException(400, 'send {"prompt": "..."} or {"prompts": ["...", ...]}')
             if len(prompts) > config.max_files:
                 raise HTTPException(413, f"at most {config.max_files} prompts per request")
-            return list(prompts), list(prompts)
+            seed = body.get("seed")
+            if seed is not None and not isinstance(seed, int):
+                raise HTTPException(400, '"seed" must be an integer')
+            return list(prompts), list(prompts), seed
         n, seed = body.get("n", 1), body.get("seed", 0)
         if not isinstance(n, int) or not isinstance(seed, int) or not 1 <= n <= config.max_files:
             raise HTTPException(400, f'send {{"n": 1..{config.max_files}, "seed": int}}')
-        return [seed + i for i in range(n)], None
+        return [None] * n, [None] * n, seed
 
     return app
 
 
-def _generate(model: Any, seeds: list[int]) -> list[Any]:
-    generate = getattr(model, "generate", None)
-    if generate is None:
-        raise ZooError(f"model {model.name!r} takes no input but has no generate()")
-    return list(generate(len(seeds), seed=seeds[0]))
+def _call(model: Any, lock: threading.Lock, inputs: list[Any], seed: int | None) -> list[Any]:
+    """A direct model call (prompts, unconditional generation), one at a time per model."""
+    with lock:
+        if seed is None:
+            return list(model.run(inputs, progress=False))
+        return list(model.run(inputs, progress=False, seed=seed))
 
 
 def _respond(results: list[Any], names: list[str], saved: list[Path], store: FileStore) -> Any:
