@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,14 @@ class Model:
     @property
     def labels(self) -> tuple[str, ...]:
         return self.card.labels
+
+    def __getattr__(self, name: str) -> Any:
+        # task-specific model methods (e.g. music-generation's ``generate``/``score``): the task lists
+        # them in ``model_methods`` and implements them as ``method(model, ...)``
+        task = self.__dict__.get("task")
+        if task is not None and name in getattr(task, "model_methods", ()):
+            return functools.partial(getattr(task, name), self)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         return f"<zoo.Model {self.card.name!r} task={self.task.name!r} device={self.device} dtype={self.dtype}>"
