@@ -203,6 +203,15 @@ class Task:
         """Whether a demo result gives the expected answer (default: its summary equals it)."""
         return result.ok and result.summary() == expected
 
+    def quality_results(self, model: ModelLike, examples: Sequence[Any]) -> list[Result]:
+        """The results ``zoo bench`` scores a dataset's examples by (default: the model run on each ``path``).
+
+        A task whose benchmark number is not a function of ordinary outputs
+        overrides this, e.g. music generation returns each chorale's exact
+        likelihood, which sampling cannot give.
+        """
+        return model([e.path for e in examples], progress=True)  # type: ignore[operator]
+
     def bench_workload(
         self, model: ModelLike, examples: Sequence[Any], n: int, lengths_s: tuple[float, float], tmp: Path
     ) -> Workload:

@@ -77,7 +77,7 @@ def run_quality(job: QualityJob, cfg: BenchConfig) -> list[dict[str, Any]]:
             rows.append({"model": card.name, "dataset": job.dataset, "error": str(exc)})
             continue
         t0 = time.perf_counter()
-        results = model([e.path for e in examples], progress=True)
+        results = model.task.quality_results(model, examples)
         values: dict[str, Any] = {"examples": len(examples), "failed": sum(not r.ok for r in results)}
         for m in metrics:
             values.update(m.obj(results, examples))

@@ -68,6 +68,7 @@ def parse_args(argv):
     p.add_argument("--resume", action="store_true")
     p.add_argument("--pilot", type=int, default=0, help="only time this many steps and print s/step")
     p.add_argument("--no-registry", action="store_true", help="do not write the card's metrics")
+    p.add_argument("--finish", action="store_true", help="only bundle and card the run's best checkpoint")
     return p.parse_args(argv)
 
 
@@ -247,48 +248,90 @@ def finish(args, state, data_info, params, say) -> dict:
     valid = evaluate(best, load_jsb(args.data, "valid"))
     test = evaluate(best, load_jsb(args.data, "test"))
     say(f"best checkpoint (step {state['best_step']}): valid {valid}, test {test}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for f in ("config.json", "generation_config.json", "model.safetensors"):
-        if (run / "best" / f).exists():
-            shutil.copy(run / "best" / f, out / f)
     summary = {
+        "model": NAME,
         "parameters": params,
+        "architecture": f"LlamaForCausalLM hidden {args.hidden}, {args.layers} layers, {args.heads} heads, "
+        f"ffn {args.ff}, context {args.context} tokens",
         "steps": state["step"],
         "best_step": state["best_step"],
+        "batch": args.batch,
         "train_minutes": round(state["seconds"] / 60, 1),
         "valid": valid,
         "test": test,
         "history": state["history"],
         "data": data_info,
+        "args": {k: v for k, v in vars(args).items() if k not in ("run", "out", "data", "resume", "finish")},
     }
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("config.json", "generation_config.json", "model.safetensors"):
+        if (run / "best" / f).exists():
+            shutil.copy(run / "best" / f, out / f)
+    (out / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if not args.no_registry:
-        from zoo.train.card import update_card
-        from zoo.train.loop import hardware_name
-
-        update_card(
-            NAME,
-            metrics={
-                "jsb-chorales-test": {k: test[k] for k in ("nll", "nll_per_chorale", "frames", "chorales")},
-                "jsb-chorales-valid": {k: valid[k] for k in ("nll", "nll_per_chorale", "frames", "chorales")},
-            },
-            provenance={
-                "data": data_info,
-                "steps": state["step"],
-                "best_step": state["best_step"],
-                "batch": args.batch,
-                "train_minutes": summary["train_minutes"],
-                "hardware": hardware_name(torch.device("cpu")),
-                "recipe": f"zoo train {NAME} --steps {args.steps} --batch {args.batch} --hidden {args.hidden} "
-                f"--layers {args.layers} --ff {args.ff} --lr {args.lr}",
-            },
-        )
+        write_card(args, summary)
     return summary
+
+
+def write_card(args, summary: dict) -> None:
+    """The card's measured metrics, provenance and the bundled files' sha256 (registry.yaml)."""
+    import hashlib
+
+    import yaml
+
+    from zoo.plugins import registry_path
+    from zoo.train.card import update_card
+    from zoo.train.loop import hardware_name
+
+    keys = ("nll", "nll_per_chorale", "frames", "chorales")
+    a = summary["args"]
+    update_card(
+        NAME,
+        metrics={
+            "jsb-chorales-test": {k: summary["test"][k] for k in keys},
+            "jsb-chorales-valid": {k: summary["valid"][k] for k in keys},
+        },
+        provenance={
+            "architecture": summary["architecture"] + f", {summary['parameters'] / 1e6:.2f} M parameters",
+            "data": summary["data"],
+            "steps": summary["steps"],
+            "best_step": summary["best_step"],
+            "batch": summary["batch"],
+            "train_minutes": summary["train_minutes"],
+            "hardware": hardware_name(torch.device("cpu")),
+            "recipe": f"zoo train {NAME} --steps {a['steps']} --time-limit-min {a['time_limit_min']} "
+            f"--batch {a['batch']} --hidden {a['hidden']} --layers {a['layers']} --ff {a['ff']} "
+            f"--context {a['context']} --lr {a['lr']}",
+        },
+    )
+    # the bundled files' digests, checked on every load
+    out = Path(args.out)
+    path = registry_path()
+    text = path.read_text()
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    data = yaml.safe_load(text)
+    files = sorted(f.name for f in out.iterdir() if f.is_file())
+    data[NAME]["weights"]["sha256"] = {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in files}
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+
+
+def finish_only(args) -> dict:
+    """Bundle and card a finished (or stopped) run from its saved state, without training."""
+    saved = torch.load(Path(args.run) / "state.pt", weights_only=False)
+    trained = argparse.Namespace(**{**saved["args"], "run": args.run, "out": args.out, "data": args.data})
+    trained.no_registry = args.no_registry
+    _, data_info = training_pieces(trained, print)
+    best = FrameLM.from_pretrained(Path(args.run) / "best")
+    params = sum(p.numel() for p in best.parameters())
+    return finish(trained, saved["state"], data_info, params, print)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.finish:
+        return finish_only(args)
     return train(args)
 
 
