@@ -548,3 +548,27 @@ def test_recipe_tests_skip_without_shared_data(tmp_path):
 
 def test_zoo_error_hierarchy():
     assert issubclass(InvalidArgumentError, ZooError) and issubclass(InvalidArgumentError, ValueError)
+
+
+def test_truncated_safetensors_is_refused(tmp_path, tiny_kws_checkpoint):
+    """A checkpoint cut short (an interrupted copy) is a WeightsError, not a loader traceback."""
+    ckpt = _checkpoint(tmp_path, tiny_kws_checkpoint)
+    data = (ckpt / "model.safetensors").read_bytes()
+    (ckpt / "model.safetensors").write_bytes(data[: len(data) - 100])
+    card = card_from_entry("m", KWS_ENTRY | {"weights": {"path": str(ckpt)}}, Path("."))
+    with pytest.raises(WeightsError, match="truncated"):
+        resolve(card)
+
+
+def test_loader_failures_become_weights_errors(tiny_kws_checkpoint, monkeypatch):
+    """An architecture whose loader trips on the weights raises WeightsError naming the model, not a raw traceback."""
+    from zoo.plugins import Architecture
+
+    def loader(card, weights_dir, device, dtype):
+        raise RuntimeError("Error while deserializing header: HeaderTooLarge")
+
+    z = zoo.get_zoo()
+    monkeypatch.setitem(z.architectures, "boom-arch", Architecture("boom-arch", loader, "keyword-spotting", "test"))
+    entry = KWS_ENTRY | {"architecture": "boom-arch", "weights": {"path": str(tiny_kws_checkpoint)}}
+    with pytest.raises(WeightsError, match="m: architecture 'boom-arch' could not build.*HeaderTooLarge"):
+        zoo.from_card(card_from_entry("m", entry, Path(".")), device="cpu")

@@ -184,7 +184,16 @@ def from_card(
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     weights_dir = resolve(card)
-    net = arch.loader(card, weights_dir, dev, dt)
+    try:
+        net = arch.loader(card, weights_dir, dev, dt)
+    except ZooError:
+        raise
+    except Exception as exc:  # a corrupt file, a config the architecture cannot read: say which model and where
+        raise WeightsError(
+            str(weights_dir),
+            f"{card.name}: architecture {card.architecture!r} could not build the model from {weights_dir} "
+            f"({type(exc).__name__}: {exc}); check that the weights match the architecture, or re-download them",
+        ) from exc
     if quantize is not None:
         net = _quantize(net, quantize, dev)
     return Model(card, task, net, dev, dt)

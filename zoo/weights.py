@@ -221,12 +221,26 @@ def _check_safetensors_header(path: Path, name: str) -> None:
     with open(path, "rb") as fh:
         head = fh.read(9)
     n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+    problem = None
     if len(head) < 9 or not 2 <= n <= size - 8 or head[8:9] != b"{":
-        what = " (it looks like a pickle)" if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04" else ""
-        cls = UnsafeWeightsError if what else WeightsError
+        problem = " (it looks like a pickle)" if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04" else ""
+    else:
+        with open(path, "rb") as fh:
+            fh.seek(8)
+            try:
+                header = json.loads(fh.read(n))
+                end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+                problem = " (its header is not readable)"
+            else:
+                if end != size - 8 - n:
+                    held = size - 8 - n
+                    problem = f" (its header describes {end} bytes of tensors, the file holds {held}: truncated?)"
+    if problem is not None:
+        cls = UnsafeWeightsError if "pickle" in problem else WeightsError
         raise cls(
             str(path),
-            f"{name or path}: {path} is not a valid safetensors file{what}; re-export the checkpoint with "
+            f"{name or path}: {path} is not a valid safetensors file{problem}; re-export the checkpoint with "
             "safetensors.torch.save_file (or model.save_pretrained(..., safe_serialization=True))",
         )
 
