@@ -51,6 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     name = _task_alias(args.name) or args.name
     params = dict(_parse_param(p) for p in args.param or [])
+    if args.seconds is not None:
+        params["seconds"] = args.seconds
     _check_params(name, params)
     model = zoo.load(name, device=args.device, dtype=args.dtype, **params)
     inputs = _run_inputs(model, args)
@@ -134,6 +136,8 @@ def _run_inputs(model: Any, args: argparse.Namespace) -> list[Any]:
         return list(args.files)
     if kind == "prompt":
         prompts = [*args.files, *(args.prompt or [])]
+        if not prompts and model.task.prompt_optional:
+            return [None] * (args.num or 1)
         if not prompts:
             raise ZooError(f"{model.name} ({model.task.name}) needs a prompt: zoo run {model.name} --prompt TEXT")
         return [p for p in prompts for _ in range(args.num or 1)]
@@ -346,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prompt", action="append", help="a text prompt, for tasks that take prompts (repeatable)")
     s.add_argument("--num", type=int, help="how many outputs to generate (per prompt), for generation tasks")
     s.add_argument("--seed", type=int, help="sampling seed: input i gets SEED + i, whatever the batching")
+    s.add_argument("--seconds", type=float, help="how much to generate, for generation tasks (= --param seconds=S)")
     s.add_argument(
         "--fail-on-error",
         action="store_true",

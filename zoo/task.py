@@ -153,6 +153,8 @@ class Task:
     runner_defaults: ClassVar[dict[str, Any]] = {}
     #: what the task takes: "audio" (files, arrays), "prompt" (text) or "none" (only a seed)
     input_kind: ClassVar[str] = "audio"
+    #: a "prompt" task that also generates from nothing (``zoo run TASK`` with no prompt: ``--num`` inputs of None)
+    prompt_optional: ClassVar[bool] = False
     #: short names the CLI accepts for the task, e.g. ("kws",)
     aliases: ClassVar[tuple[str, ...]] = ()
     #: card metric keys that sum a model up, best first (``zoo list`` shows the first one found)

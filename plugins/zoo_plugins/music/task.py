@@ -143,6 +143,7 @@ class MusicGeneration(Task):
     result_type = Generated
     description = "Generate or continue music (chorales) from nothing, frames, a MIDI file or an audio file"
     input_kind = "prompt"
+    prompt_optional = True
     aliases = ("music",)
     headline_metrics = ("nll",)
     required_card_keys = ("sample_rate",)
