@@ -286,7 +286,9 @@ class Zoo:
                 self._drop(card, f"model {card.name!r} fails the {card.task!r} task's card check: {exc}", exc)
 
     def _card_is_builtin(self, card: ModelCard) -> bool:
-        return card.plugin == REGISTRY_PLUGIN or card.plugin in self._builtin
+        if card.plugin == REGISTRY_PLUGIN:  # the repository's registry.yaml, unless it is $ZOO_REGISTRY (yours)
+            return not os.environ.get("ZOO_REGISTRY")
+        return card.plugin in self._builtin
 
     def _drop(self, card: ModelCard, message: str, exc: BaseException | None = None) -> None:
         """Drop one registration of a plugin (not the whole plugin); strict mode raises instead."""
