@@ -391,8 +391,8 @@ def test_clashing_plugin_is_isolated_and_builtins_win():
     with pytest.warns(RuntimeWarning, match="plugin 'clash'") as caught:
         z = Zoo(strict=False).load(extra={"clash": _Clash()})
     messages = " ".join(str(w.message) for w in caught)
-    assert "already registered by registry.yaml" in messages and "card check" in messages
-    assert z.registry.get("kws-wav2vec2").plugin == "registry.yaml"
+    assert "'kws-wav2vec2' is already registered by" in messages and "card check" in messages
+    assert z._card_is_builtin(z.registry.get("kws-wav2vec2"))
     assert "clash-no-labels" not in z.registry and "clash-good" in z.registry
     info = z.plugins["clash"]
     assert info.error is None and info.models == ["clash-good"] and len(info.dropped) == 2
@@ -472,7 +472,7 @@ def test_cli_lists_and_loads_with_a_clashing_plugin(tmp_path, monkeypatch, capsy
         assert "already registered" in plugins["zzz_clash"]["dropped"][0]
         assert main(["plugins"]) == 0
         assert "dropped model 'kws-wav2vec2'" in capsys.readouterr().out
-        assert zoo.info("kws-wav2vec2").plugin == "registry.yaml"
+        assert zoo.get_zoo()._card_is_builtin(zoo.info("kws-wav2vec2"))
     monkeypatch.setattr(zoo, "_zoo", None)
 
 
@@ -572,3 +572,14 @@ def test_loader_failures_become_weights_errors(tiny_kws_checkpoint, monkeypatch)
     entry = KWS_ENTRY | {"architecture": "boom-arch", "weights": {"path": str(tiny_kws_checkpoint)}}
     with pytest.raises(WeightsError, match="m: architecture 'boom-arch' could not build.*HeaderTooLarge"):
         zoo.from_card(card_from_entry("m", entry, Path(".")), device="cpu")
+
+
+def test_your_own_registry_cannot_take_a_builtin_name(tmp_path, monkeypatch):
+    """A $ZOO_REGISTRY card reusing a built-in name is dropped with a warning; the built-in model stays."""
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({"kws-wav2vec2": KWS_ENTRY | {"weights": {"path": "/x"}}}))
+    monkeypatch.setenv("ZOO_REGISTRY", str(path))
+    with pytest.warns(RuntimeWarning, match="kws-wav2vec2"):
+        z = Zoo(strict=False).load()
+    card = z.registry.get("kws-wav2vec2")
+    assert z._card_is_builtin(card) and card.weights_kind == "bundled"
