@@ -83,7 +83,12 @@ class PluginInfo:
 
 
 def registry_path() -> Path:
-    """``$ZOO_REGISTRY`` or the ``registry.yaml`` at the repository root."""
+    """``$ZOO_REGISTRY`` or the ``registry.yaml`` at the repository root (where recipes write their metrics).
+
+    The core loads only ``$ZOO_REGISTRY`` (an extra catalogue of your own cards);
+    the repository's ``registry.yaml`` holds the built-in plugins' cards, and
+    they register them themselves (see :mod:`zoo_plugins`).
+    """
     env = os.environ.get("ZOO_REGISTRY")
     return Path(env) if env else Path(__file__).resolve().parent.parent / "registry.yaml"
 
@@ -127,9 +132,8 @@ class Zoo:
     # -- loading -------------------------------------------------------
     def load(self, extra: dict[str, ModuleType | object] | None = None) -> Zoo:
         """Discover entry-point plugins (plus ``extra`` objects) and collect their registrations."""
-        path = registry_path()
-        if path.exists():
-            self.registry.load_yaml(path)
+        if os.environ.get("ZOO_REGISTRY"):
+            self.registry.load_yaml(registry_path())
         for name, obj, version in self._discover(extra or {}):
             self.add_plugin(name, obj, version)
         self._check_cards()

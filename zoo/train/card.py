@@ -15,6 +15,8 @@ __all__ = ["update_card"]
 HEADER = (
     "# Audio Zoo model catalogue: data only. `task` and `architecture` link to plugin code.\n"
     "# Metrics are written by training recipes and `zoo bench`; never typed in by hand.\n"
+    "# The one place to edit a built-in card: each built-in plugin registers its task's cards from here\n"
+    "# (the wheel ships it as zoo_plugins/registry.yaml); `bundled:` paths are relative to plugins/zoo_plugins/.\n"
 )
 
 

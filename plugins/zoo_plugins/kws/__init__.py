@@ -6,6 +6,7 @@ from pathlib import Path
 
 import zoo
 
+from .. import register_catalogue
 from .arch import load_hf_audio_classifier
 from .task import LABELS, KeywordSpotting
 
@@ -25,6 +26,12 @@ def register_architectures(register):
     register("hf-audio-classifier", load_hf_audio_classifier, task=KeywordSpotting.name)
     # a trained head on Google's speech embedding (ONNX front end from the openwakeword wheel)
     register("speech-embedding-head", _load_speech_embedding, task=KeywordSpotting.name)
+
+
+@zoo.hookimpl
+def register_models(register):
+    # kws-wav2vec2, kws-speech-embedding: their cards are in the catalogue (registry.yaml)
+    register_catalogue(register, [KeywordSpotting.name])
 
 
 @zoo.hookimpl
