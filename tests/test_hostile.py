@@ -575,11 +575,16 @@ def test_loader_failures_become_weights_errors(tiny_kws_checkpoint, monkeypatch)
 
 
 def test_your_own_registry_cannot_take_a_builtin_name(tmp_path, monkeypatch):
-    """A $ZOO_REGISTRY card reusing a built-in name is dropped with a warning; the built-in model stays."""
+    """A $ZOO_REGISTRY card reusing a built-in plugin's model name is dropped with a warning; the built-in stays."""
+    import types
+
+    builtin = types.ModuleType("zoo_plugins.fake_builtin")  # a zoo_plugins.* module counts as built in
+    builtin.register_models = zoo.hookimpl(
+        lambda register: register("builtin-x", KWS_ENTRY | {"weights": {"path": "/builtin"}})
+    )
     path = tmp_path / "mine.yaml"
-    path.write_text(yaml.safe_dump({"kws-wav2vec2": KWS_ENTRY | {"weights": {"path": "/x"}}}))
+    path.write_text(yaml.safe_dump({"builtin-x": KWS_ENTRY | {"weights": {"path": "/mine"}}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(path))
-    with pytest.warns(RuntimeWarning, match="kws-wav2vec2"):
-        z = Zoo(strict=False).load()
-    card = z.registry.get("kws-wav2vec2")
-    assert z._card_is_builtin(card) and card.weights_kind == "bundled"
+    with pytest.warns(RuntimeWarning, match="builtin-x"):
+        z = Zoo(strict=False).load(extra={"fake-builtin": builtin})
+    assert z.registry.get("builtin-x").weights["path"] == "/builtin"
