@@ -160,3 +160,35 @@ def test_generate_refuses_unknown_params(tiny_music):
     """A misspelt generation param names the known ones."""
     with pytest.raises(TypeError, match="temperature"):
         tiny_music.generate(n=1, seed=0, temprature=0.5)
+
+
+class _TinyCard:
+    """A plugin object that registers one card around the tiny checkpoint (built by the music plugin's arch)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @zoo.hookimpl
+    def register_models(self, register):
+        entry = {
+            "task": "music-generation",
+            "architecture": "frame-lm",
+            "weights": {"path": str(self.path)},
+            "sample_rate": 16000,
+            "license": "Apache-2.0",
+            "provenance": {"recipe": "random init (tests)"},
+            "params": {"synth": "additive", "seconds": 2},
+        }
+        register("music-tiny", entry, base_dir=REPO)
+
+
+def test_conformance_kit(tiny_lm_dir):
+    """The music plugin and a tiny model of its architecture pass the conformance kit."""
+    import zoo.testing
+
+    report = zoo.testing.check_plugin(
+        "music", models=["music-tiny"], extra={"music-tiny-card": _TinyCard(tiny_lm_dir)}, raise_on_failure=False
+    )
+    failed = [c for c in report.checks if c.status == "failed"]
+    assert not failed, failed
+    assert any(c.name == "batch-consistency" and c.status == "passed" for c in report.checks)

@@ -445,7 +445,7 @@ def _batch_problem(
     if len(batched) != len(singles):
         return f"a batch of {len(singles)} inputs gave {len(batched)} results"
     for name, one, many in zip(names, singles, batched):
-        where = _difference(one.to_dict(), many.to_dict(), "result", atol, rtol)
+        where = _difference(one.to_dict(paths={}), many.to_dict(paths={}), "result", atol, rtol)
         if where:
             return f"{name}: batched result differs from the one-at-a-time result at {where}"
     return None
@@ -470,7 +470,7 @@ def _bad_inputs_problem(
             return f"the ErrorResult of {name} has an empty reason"
     if not third.ok or not isinstance(third, model.task.result_type):
         return f"the good input beside {len(bad)} bad ones did not succeed: {third}"
-    where = _difference(expected.to_dict(), third.to_dict(), "result", atol, rtol)
+    where = _difference(expected.to_dict(paths={}), third.to_dict(paths={}), "result", atol, rtol)
     if where:
         return f"the good input's result changed when it shared a batch with bad inputs, at {where}"
     return None
