@@ -50,7 +50,7 @@ def populate_hf_cache(cache: Path, repo_id: str, src: Path, revision: str) -> No
 def tiny_kws_checkpoint(tmp_path_factory) -> Path:
     """A randomly initialised 1-layer Wav2Vec2-BERT classifier saved as safetensors."""
     from transformers import SeamlessM4TFeatureExtractor
-    from zoo_plugins.kws.recipe import RecipeConfig, build_model
+    from zoo_plugins.kws.training.recipe import RecipeConfig, build_model
 
     torch.manual_seed(0)
     model = build_model(RecipeConfig.tiny()).eval()

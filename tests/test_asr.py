@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zoo_plugins.asr.chunking import plan_chunks
 from zoo_plugins.asr.decoders import CTCVocab, GreedyDecoder
-from zoo_plugins.asr.recipe import VOCAB
 from zoo_plugins.asr.text import normalize
+from zoo_plugins.asr.training.recipe import VOCAB
 
 import zoo
 from zoo.registry import ModelCard
@@ -214,7 +214,7 @@ def test_phone_model_decodes_words_through_the_cmu_dictionary():
     """A phone vocabulary is recognised; beam search spells words by pronunciation and times them."""
     pytest.importorskip("pocketsphinx")
     from zoo_plugins.asr.decoders import BeamDecoder, build_decoder
-    from zoo_plugins.asr.recipe import UNITS, encode
+    from zoo_plugins.asr.training.recipe import UNITS, encode
 
     phones = UNITS["phones"]
     vocab = CTCVocab.from_vocab({t: i for i, t in enumerate(phones)})
@@ -237,7 +237,7 @@ def test_phone_model_decodes_words_through_the_cmu_dictionary():
 # ------------------------------------------------------------------ a tiny random checkpoint, end to end
 @pytest.fixture(scope="session")
 def tiny_ctc_checkpoint(tmp_path_factory) -> Path:
-    from zoo_plugins.asr.recipe import RecipeConfig, build_model, save_tokenizer
+    from zoo_plugins.asr.training.recipe import RecipeConfig, build_model, save_tokenizer
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-ctc")
@@ -313,7 +313,7 @@ def test_very_short_and_clipped_inputs_do_not_crash(tiny_ctc_checkpoint):
 def test_trained_model_says_nothing_for_noise_and_music():
     import random
 
-    from zoo_plugins.asr.recipe import synthetic_music
+    from zoo_plugins.asr.training.recipe import synthetic_music
 
     rng = np.random.default_rng(3)
     white = (0.1 * rng.standard_normal(SR * 4)).astype("float32")
@@ -586,7 +586,7 @@ def test_align_words_places_known_words_where_the_tokens_are():
 def test_align_words_with_a_phone_model_uses_pronunciations():
     pytest.importorskip("pocketsphinx")
     from zoo_plugins.asr.align import align_words, transcript_tokens
-    from zoo_plugins.asr.recipe import UNITS
+    from zoo_plugins.asr.training.recipe import UNITS
 
     phones = UNITS["phones"]
     vocab = CTCVocab.from_vocab({t: i for i, t in enumerate(phones)})
@@ -602,7 +602,7 @@ def test_align_words_with_a_phone_model_uses_pronunciations():
 
 
 def test_mined_word_cut_rejects_words_aligned_into_silence():
-    from zoo_plugins.kws.mining import cut
+    from zoo_plugins.kws.training.mining import cut
 
     wav = torch.zeros(3 * 16000)
     wav[16000:24000] = 0.3 * torch.sin(torch.arange(8000) * 0.2)  # "speech" from 1.0 to 1.5 s

@@ -8,10 +8,11 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from zoo_plugins.kws.data import TRAIN_SHARE, speaker_split, speech_commands
+from zoo_plugins.kws.data import TRAIN_SHARE, speech_commands
 from zoo_plugins.kws.task import LABELS, window_starts
 
 import zoo
+from zoo.splits import speaker_split
 
 from .conftest import REPO, data_dir
 
@@ -43,7 +44,7 @@ TRAINED = [n for n in zoo.list_models(task="keyword-spotting") if "speech-comman
 def test_card_metric_matches_zoo_load(name):
     """The held-out accuracy on each card is what zoo.load measures on the same clips."""
     dev = speech_commands(data_dir("speech-commands-dev"))
-    _, heldout = speaker_split(dev, TRAIN_SHARE)
+    _, heldout = speaker_split(dev, 1 - TRAIN_SHARE, balance="clips")
     model = zoo.load(name, device="cpu")
     metric = model.card.metrics["speech-commands-dev-heldout"]
     assert metric["split"] == f"speaker_split(speech-commands-dev, {TRAIN_SHARE:g})[1]"
@@ -181,8 +182,8 @@ def test_recipe_encoder_from_a_ctc_checkpoint(tmp_path, capsys):
 
     import torch
     from safetensors.torch import load_file
-    from zoo_plugins.asr.recipe import RecipeConfig as AsrConfig
-    from zoo_plugins.asr.recipe import build_model, save_tokenizer
+    from zoo_plugins.asr.training.recipe import RecipeConfig as AsrConfig
+    from zoo_plugins.asr.training.recipe import build_model, save_tokenizer
 
     data_dir("speech-commands-noise")
     from zoo.cli import main
@@ -217,10 +218,10 @@ def test_recipe_encoder_from_a_ctc_checkpoint(tmp_path, capsys):
 def test_mining_loads_the_default_encoder_it_aligns_with():
     """Word mining aligns with the recipe's default encoder, a phone model that greedy decoding cannot build."""
     import torch
-    from zoo_plugins.kws.mining import _load_net
-    from zoo_plugins.kws.recipe import ASR_ENCODER
+    from zoo_plugins.kws.training.config import ASR_ENCODER, checkpoint_dir
+    from zoo_plugins.kws.training.mining import _load_model
 
-    net = _load_net(ASR_ENCODER)
+    net = _load_model(checkpoint_dir(ASR_ENCODER)).net
     assert net.vocab.units == "phones"
     lp = net.log_probs(torch.zeros(1, 16000), torch.tensor([16000]))[0]
     assert lp.shape[-1] == len(net.vocab.tokens)
@@ -255,7 +256,7 @@ def test_band_limit_removes_the_upper_band_and_draws_nothing_when_off():
     from types import SimpleNamespace
 
     import torch
-    from zoo_plugins.kws.recipe import Augmenter, RecipeConfig
+    from zoo_plugins.kws.training.pools import Augmenter, RecipeConfig
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(16000, generator=g) * 0.1
@@ -276,7 +277,7 @@ def test_band_limit_removes_the_upper_band_and_draws_nothing_when_off():
 def test_span_projector_averages_the_frames_under_each_window():
     """Embedding window w (0.775 s from w * 80 ms) maps to the encoder frames inside it."""
     import torch
-    from zoo_plugins.kws.encoder_distill import SpanProjector
+    from zoo_plugins.kws.training.distill import SpanProjector
 
     frames, windows = 37, 9  # 1.5 s at 40 ms per encoder frame; 9 embedding windows
     proj = SpanProjector(hidden=4, frames=frames, windows=windows, out_dim=3)
@@ -298,8 +299,8 @@ def test_encoder_distill_smoke(tmp_path):
     """`zoo train kws-encoder-distill --tiny` writes an encoder that `kws-wav2vec2 --encoder-from` can load."""
     import torch
     from transformers import Wav2Vec2BertModel
-    from zoo_plugins.asr.recipe import RecipeConfig as AsrConfig
-    from zoo_plugins.asr.recipe import build_model, save_tokenizer
+    from zoo_plugins.asr.training.recipe import RecipeConfig as AsrConfig
+    from zoo_plugins.asr.training.recipe import build_model, save_tokenizer
 
     data_dir("speech-commands-noise")
     from zoo.cli import main

@@ -70,7 +70,8 @@ def register_metrics(register):
 
 @zoo.hookimpl
 def register_recipes(register):
-    from . import recipe
+    from zoo.train.recipe import lazy
 
-    register(recipe.NAME, recipe.main)
-    register(recipe.PHONES_NAME, recipe.main_phones)
+    # training code lives in .training and is imported only when `zoo train` runs a recipe
+    register("asr-wav2vec2-bert", lazy("zoo_plugins.asr.training.recipe"))
+    register("asr-wav2vec2-bert-phones", lazy("zoo_plugins.asr.training.recipe", "main_phones"))

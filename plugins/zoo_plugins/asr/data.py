@@ -15,12 +15,12 @@ Hold-out splits are by speaker (never by file), and for the single-speaker
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.errors import ZooError
+from zoo.splits import speaker_split
 
 from .text import normalize
 
@@ -32,7 +32,6 @@ __all__ = [
     "download_librispeech",
     "speechocean_heldout",
     "read_corpus",
-    "speaker_split",
 ]
 
 AUDIO_EXTS = (".flac", ".wav", ".ogg", ".opus", ".mp3")
@@ -103,18 +102,6 @@ def _read_librispeech(trans_files: list[Path]) -> list[Utterance]:
             if path is not None:
                 out.append(Utterance(str(path), normalize(text), utt_id.split("-")[0], utt_id))
     return out
-
-
-def _bucket(key: str) -> float:
-    """A stable number in [0, 1) from a string (the same on every machine)."""
-    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 16**8
-
-
-def speaker_split(utts: list[Utterance], heldout: float) -> tuple[list[Utterance], list[Utterance]]:
-    """(train, held-out) with about ``heldout`` of the speakers held out, chosen by a stable hash."""
-    train = [u for u in utts if _bucket(u.speaker) >= heldout]
-    held = [u for u in utts if _bucket(u.speaker) < heldout]
-    return train, held
 
 
 _ARCTIC = re.compile(r"arctic_([ab])(\d{4})")

@@ -77,6 +77,19 @@ class SpeechRecognition(Task):
                 return LongAudio(os.fspath(x), model.card.sample_rate, n, os.fspath(x))
         return zaudio.load(x, model.card.sample_rate)
 
+    def align(self, model: Any, utterances: Sequence[Any]) -> Any:
+        """Force-align transcripts with a CTC model: yields ``(utterance, [Word])`` per utterance.
+
+        ``utterances`` carry ``path`` and ``text`` (as the ``transcribed-speech``
+        dataset yields them). Other plugins use this through ``zoo.load``:
+        ``m = zoo.load("asr-wav2vec2-bert"); m.task.align(m, utts)``.
+        """
+        from .align import align_corpus
+
+        if _kind(model.net) != "ctc":
+            raise TypeError(f"{model.name} is not a CTC model; forced alignment needs CTC log-probabilities")
+        return align_corpus(model.net, utterances)
+
     def preprocess(self, model: Any, item: Any) -> list[Chunk]:
         net, rate = model.net, model.card.sample_rate
         total = item.num_samples

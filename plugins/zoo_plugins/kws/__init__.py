@@ -59,9 +59,10 @@ def _load_speech_embedding(*args):
 
 @zoo.hookimpl
 def register_recipes(register):
-    from . import embedding_recipe, encoder_distill, recipe
+    from zoo.train.recipe import lazy
 
-    register("kws-wav2vec2", recipe.main)
-    register("kws-speech-embedding", embedding_recipe.main)
+    # training code lives in .training and is imported only when `zoo train` runs a recipe
+    register("kws-wav2vec2", lazy("zoo_plugins.kws.training.recipe"))
+    register("kws-speech-embedding", lazy("zoo_plugins.kws.training.embedding_recipe"))
     # not a model: the speech-embedding-distilled encoder that `kws-wav2vec2 --encoder-from` can start from
-    register("kws-encoder-distill", encoder_distill.main)
+    register("kws-encoder-distill", lazy("zoo_plugins.kws.training.encoder_distill"))

@@ -8,11 +8,12 @@ is skipped and every other word becomes ``_unknown_``.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from zoo.splits import speaker_split
 
 from .task import KEYWORDS
 
@@ -22,7 +23,6 @@ __all__ = [
     "OFFICIAL_URLS",
     "download_speech_commands",
     "speaker_of",
-    "speaker_split",
     "speech_commands",
     "speech_commands_heldout",
 ]
@@ -76,34 +76,9 @@ def speech_commands(root: str | Path) -> list[Example]:
     return out
 
 
-def speaker_split(
-    examples: list[Example], fraction: float = 0.5, salt: str = "zoo"
-) -> tuple[list[Example], list[Example]]:
-    """Split by speaker (never by file): ``(first, second)`` with ~``fraction`` of the clips in first.
-
-    Speakers are ordered by a hash of their id and taken in that order until the
-    first part holds ``fraction`` of the clips, so the split is stable, balanced
-    in clips, and no speaker is on both sides.
-    """
-    counts: dict[str, int] = {}
-    for e in examples:
-        counts[e.speaker] = counts.get(e.speaker, 0) + 1
-    order = sorted(counts, key=lambda spk: hashlib.sha1(f"{salt}:{spk}".encode()).hexdigest())
-    chosen: set[str] = set()
-    total = 0
-    for spk in order:
-        if total >= fraction * len(examples):
-            break
-        chosen.add(spk)
-        total += counts[spk]
-    first = [e for e in examples if e.speaker in chosen]
-    second = [e for e in examples if e.speaker not in chosen]
-    return first, second
-
-
 def speech_commands_heldout(root: str | Path) -> list[Example]:
-    """The held-out part of :func:`speaker_split` of ``root``: the speakers the KWS recipes never train on."""
-    return speaker_split(speech_commands(root), TRAIN_SHARE)[1]
+    """The speakers of ``root`` the KWS recipes never train on (:func:`zoo.splits.speaker_split`, by clips)."""
+    return speaker_split(speech_commands(root), 1 - TRAIN_SHARE, balance="clips")[1]
 
 
 def download_speech_commands(dest: str | Path, version: str = "v0.02-test") -> Path:

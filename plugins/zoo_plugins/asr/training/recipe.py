@@ -30,7 +30,6 @@ steps, time and recipe cover all of them.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -44,16 +43,19 @@ import numpy as np
 import torch
 
 from zoo import audio as zaudio
+from zoo.splits import speaker_split
 from zoo.train.augment import reverb
 from zoo.train.loop import hardware_name
+from zoo.train.recipe import apply_args, load_many, noise_segment, recipe_parser
 from zoo.train.stages import with_earlier_stages
 
-from . import cmudict
-from .data import HELDOUT_SPEAKERS, Utterance, arctic_split, read_corpus, speaker_split
-from .decoders import CTCVocab
-from .text import CHARS
+from .. import cmudict
+from ..data import HELDOUT_SPEAKERS, Utterance, arctic_split, read_corpus
+from ..decoders import CTCVocab
+from ..text import CHARS
 
-HERE = Path(__file__).resolve().parent
+#: the asr plugin's folder (its bundled checkpoints live in ``checkpoints/``)
+HERE = Path(__file__).resolve().parents[1]
 REPO = HERE.parents[2]
 SR = 16000
 NAME = "asr-wav2vec2-bert"
@@ -158,18 +160,13 @@ class Corpus:
         }
 
 
-def _load16(path: str) -> torch.Tensor:
-    x = zaudio.load(path, SR).mono()
+def _to16(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(-1, 1) * 32767).to(torch.int16)
 
 
 def _load_all(paths: list[str], desc: str) -> list[torch.Tensor]:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm.auto import tqdm
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(tqdm(pool.map(_load16, paths), total=len(paths), desc=desc, unit="file"))
+    """Decoded files stored as int16 (half the memory of float32 for hours of speech)."""
+    return load_many(paths, SR, desc, unit="file", leave=True, convert=_to16)
 
 
 def splits(cfg: RecipeConfig) -> dict[str, tuple[list[Utterance], list[Utterance]]]:
@@ -245,12 +242,7 @@ class Augmenter:
     def _noise(self, n: int) -> torch.Tensor:
         if not self.c.noise or self.rng.random() < 0.2:
             return torch.randn(n, generator=self.g)
-        src = self.rng.choice(self.c.noise)
-        if src.numel() <= n:
-            src = src.repeat(n // src.numel() + 1)
-        start = self.rng.randrange(0, src.numel() - n + 1)
-        seg = src[start : start + n]
-        return seg / (seg.pow(2).mean().sqrt() + 1e-8)
+        return noise_segment(self.c.noise, n, self.rng)
 
     def _empty(self, longest: int) -> torch.Tensor:
         n = int(self.rng.uniform(0.5 * SR, max(longest, SR)))
@@ -503,7 +495,7 @@ def evaluate_heldout(checkpoint: Path, held: dict[str, list[Utterance]], cfg: Re
     """
     import zoo
 
-    from .metrics import score
+    from ..metrics import score
 
     try:
         base = zoo.info(cfg.name)
@@ -561,51 +553,21 @@ def _rel(path: Path) -> str:
 
 def main(argv: list[str] | None = None, name: str = NAME) -> dict:
     """``zoo train asr-wav2vec2-bert`` (and ``...-phones``) entry point."""
-    p = argparse.ArgumentParser(prog=f"zoo train {name}", description=__doc__.split("\n")[0])
-    p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (CI)")
-    p.add_argument("--steps", type=int)
+    p = recipe_parser(
+        f"zoo train {name}", __doc__, data_help="folder holding speechocean762-train/, cathy/, speech-commands-noise/"
+    )
     p.add_argument("--max-minutes", type=float, help="stop (annealed) after this much training time")
     p.add_argument("--batch-seconds", type=float, help="seconds of audio per step")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ...")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--warmup", type=int, help="linear warm-up steps")
     p.add_argument("--clean-steps", type=int, help="first steps on un-augmented speech (0 for a warm start)")
-    p.add_argument("--out", dest="out_dir", help="where to write the checkpoint")
-    p.add_argument(
-        "--data", dest="data_root", help="folder holding speechocean762-train/, cathy/, speech-commands-noise/"
-    )
-    p.add_argument("--init-from", help="warm start from this checkpoint directory")
     p.add_argument("--units", choices=sorted(UNITS), help="output units: chars (default) or CMU-dictionary phones")
-    p.add_argument("--no-registry", action="store_true", help="do not write metrics into registry.yaml")
-    p.add_argument("--eval-only", action="store_true", help="score the checkpoint in --out on the held-out sets")
     args = p.parse_args(argv)
     cfg = RecipeConfig.tiny() if args.tiny else RecipeConfig()
     if name == PHONES_NAME:
         defaults = {"units": "phones"} if args.tiny else PHONES_DEFAULTS
         cfg = dataclasses.replace(cfg, name=name, out_dir=str(HERE / "checkpoints" / name), **defaults)
-    for key in (
-        "steps",
-        "max_minutes",
-        "batch_seconds",
-        "seed",
-        "device",
-        "threads",
-        "lr",
-        "warmup",
-        "clean_steps",
-        "out_dir",
-        "data_root",
-        "init_from",
-        "units",
-    ):
-        value = getattr(args, key)
-        if value is not None:
-            setattr(cfg, key, value)
-    if args.no_registry:
-        cfg.update_registry = False
-    cfg.command = " ".join([f"zoo train {name}", *(argv if argv is not None else [])])
+    cfg = apply_args(
+        cfg, args, f"zoo train {name}", argv, keys=("max_minutes", "batch_seconds", "clean_steps", "units")
+    )
     if args.eval_only:
         out = Path(cfg.out_dir)
         summary = json.loads((out / "training_summary.json").read_text())
@@ -639,8 +601,8 @@ def tune_decoder(
     """
     import zoo
 
-    from .decoders import build_decoder
-    from .metrics import score
+    from ..decoders import build_decoder
+    from ..metrics import score
 
     card = dataclasses.replace(zoo.info(name), weights={"path": str(checkpoint)})
     model = zoo.from_card(card, device="cpu", decoder="beam")

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import torch
 
-from .data import TRAIN_SHARE
-from .recipe import HERE, SR, Augmenter, RecipeConfig, evaluate, prepare, split_name
-from .speech_embedding import EmbeddingHead, SpeechEmbedding
-from .task import LABELS
+from ..data import TRAIN_SHARE
+from ..speech_embedding import EmbeddingHead, SpeechEmbedding
+from ..task import LABELS
+from .config import PLUGIN_DIR, SR, RecipeConfig
+from .pools import Augmenter
+from .recipe import evaluate, prepare, split_name
 
 __all__ = ["main"]
 
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     cfg = RecipeConfig.tiny() if args.tiny else RecipeConfig()
     cfg.name = NAME
-    cfg.out_dir = args.out or str(HERE / "checkpoints" / NAME)
+    cfg.out_dir = args.out or str(PLUGIN_DIR / "checkpoints" / NAME)
     cfg.seed = args.seed
     cfg.real_fraction = args.real_fraction
     cfg.speed_prob = args.speed_prob

@@ -1,4 +1,4 @@
-"""Write the demo's example clips: ``python -m zoo_plugins.kws.make_examples``.
+"""Write the demo's example clips: ``python -m zoo_plugins.kws.training.make_examples``.
 
 Six 1-second 16 kHz keyword clips made with the project's own synthesis
 (espeak-ng and flite voices), named ``<label>_<voice>.wav``. They are synthetic,
@@ -26,7 +26,7 @@ CLIPS = [
 ]
 
 
-def main(out: Path = Path(__file__).parent / "examples") -> None:
+def main(out: Path = Path(__file__).resolve().parents[1] / "examples") -> None:
     out.mkdir(exist_ok=True)
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:

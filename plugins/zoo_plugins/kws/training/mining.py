@@ -3,7 +3,8 @@
 Speech Commands has only a few dozen keyword speakers in ``speech-commands-dev``;
 transcribed read speech (``speechocean762-train``: 125 speakers, ``cathy``) says
 "on", "no", "go", "up", "right"... many times over. The zoo's own CTC model
-force-aligns each transcript (:mod:`zoo_plugins.asr.align`), and every word
+force-aligns each transcript (through ``zoo.load`` and the speech-recognition
+task's ``align``; the transcripts come from the ``transcribed-speech`` dataset), and every word
 that aligns plausibly becomes a clip: keywords for their class, other words
 for ``_unknown_``. Plausible means 0.08-0.9 s long and as loud as speech
 (within 25 dB of the utterance's loudest frame), which rejects words the
@@ -41,31 +42,32 @@ MinedWord = dict  # {"path", "word", "start_s", "end_s", "score", "speaker"}
 
 def mine(corpora: Sequence[Path], asr_checkpoint: Path, cache_dir: Path) -> list[MinedWord]:
     """Aligned words from every transcribed corpus folder that exists (cached)."""
-    from zoo_plugins.asr.data import read_corpus
+    import zoo
 
+    read_corpus = zoo.get_zoo().datasets["transcribed-speech"].obj
     found = [Path(c) for c in corpora if (Path(c) / "transcripts.tsv").exists() or any(Path(c).rglob("*.trans.txt"))]
     if not found:
         return []
     weights = Path(asr_checkpoint) / "model.safetensors"
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
     out: list[MinedWord] = []
-    net = None
+    model = None
     for corpus in found:
         index = Path(cache_dir) / f"mined-{corpus.name}-{digest}.json"
         if index.exists():
             out += json.loads(index.read_text())
             continue
-        if net is None:
-            net = _load_net(asr_checkpoint)
-        rows = _align(net, read_corpus(corpus))
+        if model is None:
+            model = _load_model(asr_checkpoint)
+        rows = _align(model, read_corpus(corpus))
         index.parent.mkdir(parents=True, exist_ok=True)
         index.write_text(json.dumps(rows))
         out += rows
     return out
 
 
-def _load_net(checkpoint: Path):
-    """The CTC net of ``checkpoint`` (character or phone units), loaded like the zoo's ASR model.
+def _load_model(checkpoint: Path):
+    """The CTC model of ``checkpoint`` (character or phone units), loaded like the zoo's ASR model.
 
     Only its log-probabilities are used (forced alignment needs no decoder), but
     a phone model cannot be built with greedy decoding, so it gets lexicon beam search.
@@ -75,16 +77,15 @@ def _load_net(checkpoint: Path):
     import zoo
 
     card = dataclasses.replace(zoo.info("asr-wav2vec2-bert"), weights={"path": str(checkpoint)})
-    return zoo.from_card(card, device="cpu", decoder="beam").net
+    return zoo.from_card(card, device="cpu", decoder="beam")
 
 
-def _align(net, utterances) -> list[MinedWord]:
+def _align(model, utterances) -> list[MinedWord]:
     from tqdm.auto import tqdm
 
-    from zoo_plugins.asr.align import align_corpus
-
     rows: list[MinedWord] = []
-    for utt, words in tqdm(align_corpus(net, utterances), total=len(utterances), desc="aligning words", unit="utt"):
+    aligned = model.task.align(model, utterances)
+    for utt, words in tqdm(aligned, total=len(utterances), desc="aligning words", unit="utt"):
         for w in words:
             if MIN_WORD_S <= w.end_s - w.start_s <= MAX_WORD_S:
                 rows.append(
