@@ -108,7 +108,8 @@ def main() -> None:
         for _ in range(args.rounds):
             seq = run_mode(base, args.model, clips, args.requests, 1)
             con = run_mode(base, args.model, clips, args.requests, args.concurrency)
-            rounds.append({"sequential": seq, "concurrent": con, "ratio": round(con["throughput_rps"] / seq["throughput_rps"], 2)})
+            ratio = round(con["throughput_rps"] / seq["throughput_rps"], 2)
+            rounds.append({"sequential": seq, "concurrent": con, "ratio": ratio})
             print(json.dumps(rounds[-1]), flush=True)
         health = httpx.get(f"{base}/healthz").json()
     finally:
@@ -123,7 +124,8 @@ def main() -> None:
         "rounds": rounds,
         "ratio_min": min(r["ratio"] for r in rounds),
         "batching": health["batching"],
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, loadavg {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at the end",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+        f"loadavg {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at the end (other work shares the CPUs)",
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     out = Path(args.out)
@@ -143,10 +145,10 @@ def main() -> None:
         for mode in ("sequential", "concurrent"):
             m = r[mode]
             label = "1 client" if mode == "sequential" else f"{m['concurrency']} clients"
-            lines.append(
-                f"| {i} | {label} | {m['requests']} | {m['wall_s']} | {m['throughput_rps']} | {m['p50_ms']} | {m['p95_ms']} |"
-            )
-    lines += ["", "Throughput ratio (concurrent / sequential) per round: " + ", ".join(str(r["ratio"]) for r in rounds), ""]
+            cells = [i, label, m["requests"], m["wall_s"], m["throughput_rps"], m["p50_ms"], m["p95_ms"]]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    ratios = ", ".join(str(r["ratio"]) for r in rounds)
+    lines += ["", f"Throughput ratio (concurrent / sequential) per round: {ratios}", ""]
     (out / "serve.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

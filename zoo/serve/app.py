@@ -172,10 +172,10 @@ class _Models:
             if name not in self.batchers:
                 cfg = self.config
                 model = cfg.loader(name) if cfg.loader else self._zoo.load(name, device=cfg.device, dtype=cfg.dtype)
-                lock = self.locks[name] = threading.Lock()
+                call_lock = self.locks[name] = threading.Lock()
 
-                def run(xs: list[Any], m: Any = model, lock: threading.Lock = lock) -> list[Any]:
-                    with lock:
+                def run(xs: list[Any], m: Any = model, call_lock: threading.Lock = call_lock) -> list[Any]:
+                    with call_lock:
                         return m.run(xs, progress=False)
 
                 self.models[name] = model
