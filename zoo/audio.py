@@ -374,6 +374,10 @@ def load_segment(
     return Audio(wav.contiguous(), int(sample_rate or rate), f"{src}[{start_s:.2f}s:{end_s:.2f}s]")
 
 
+#: files whose damage was already reported by :func:`load_segment`
+_damaged_files: set[str] = set()
+
+
 def _read_span(f: sf.SoundFile, start: int, stop: int, src: str, block_s: float = 1.0) -> np.ndarray:
     """Frames ``[start, stop)`` of an open file, block by block, up to the first undecodable block."""
     blocks: list[np.ndarray] = []
@@ -388,11 +392,15 @@ def _read_span(f: sf.SoundFile, start: int, stop: int, src: str, block_s: float 
             blocks.append(block)
             pos += block.shape[0]
     except (sf.LibsndfileError, RuntimeError) as exc:  # e.g. "Internal psf_fseek() failed" past a truncation
-        warnings.warn(
-            f"{src}: could not decode from {pos / f.samplerate:.2f} s ({exc}); the file is corrupt or "
-            "truncated there, the audio after that point is treated as missing",
-            stacklevel=3,
-        )
+        if src not in _damaged_files:  # once per file, not once per window of a long file
+            if len(_damaged_files) > 1000:
+                _damaged_files.clear()
+            _damaged_files.add(src)
+            warnings.warn(
+                f"{src}: could not decode from {pos / f.samplerate:.2f} s ({exc}); the file is corrupt or "
+                "truncated there, the audio after that point is treated as missing",
+                stacklevel=3,
+            )
     if not blocks:
         return np.zeros((0, f.channels), dtype=np.float32)
     return np.concatenate(blocks)

@@ -190,12 +190,21 @@ class Task:
         return {**{name: (x, rate) for name, x in signals.items()}, "speech-like as a file": str(path)}
 
     def bad_inputs(self, model: ModelLike, tmp: Path) -> dict[str, Any]:
-        """Named inputs that must give an :class:`zoo.ErrorResult` (and leave their batch-mates alone)."""
+        """Named inputs that must give an :class:`zoo.ErrorResult` (and leave their batch-mates alone).
+
+        For audio tasks: a missing file, NaN samples and every input the
+        hostile-input corpus (:mod:`zoo.hostile`) expects to fail.
+        """
         if self.input_kind != "audio":
             return {}
+        from .hostile import hostile_cases
+
         nan = standard_signals(model.card.sample_rate)["tone-440hz"].copy()
         nan[len(nan) // 3] = np.nan
-        return {"a missing file": str(tmp / "no-such-file.wav"), "NaN samples": (nan, model.card.sample_rate)}
+        corpus = tmp / "hostile"
+        corpus.mkdir(parents=True, exist_ok=True)
+        hostile = {c.name: c.input for c in hostile_cases(model.card.sample_rate, corpus) if c.expect == "error"}
+        return {"a missing file": str(tmp / "no-such-file.wav"), "NaN samples": (nan, model.card.sample_rate)} | hostile
 
     def demo_inputs(self, directory: Path | None = None) -> list[DemoInput]:
         """What ``zoo demo`` runs: the plugin's bundled examples, or those in ``directory`` (default: none)."""
