@@ -233,8 +233,38 @@ def test_prompt_and_generation_requests_take_json(tmp_path, monkeypatch, kind):
             assert [d["source"] for d in r.json()] == ["a", "b"]
         bad = client.post(f"/v1/run/{MODEL}", content=b"{nope", headers={"content-type": "application/json"})
         assert bad.status_code == 400
-        audio = client.post(f"/v1/run/{MODEL}", files={"file": ("a.wav", _wav_bytes(), "audio/wav")})
-        assert audio.status_code == 415
+        upload = client.post(f"/v1/run/{MODEL}", files={"file": ("p.mid", b"MThd", "audio/midi")}, data={"seed": "3"})
+        if kind == "prompt":  # a prompt file is uploaded into the temp folder, like audio
+            assert upload.status_code == 200 and upload.json()[0]["source"] == "p.mid"
+            assert model.calls[-1][1] == 3 and str(tmp_path) in model.calls[-1][0][0]
+        else:
+            assert upload.status_code == 415
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        pytest.param("/etc/passwd", id="absolute"),
+        pytest.param("../../etc/passwd", id="dotdot"),
+        pytest.param("~/.bashrc", id="home"),
+        pytest.param("pyproject.toml", id="relative-existing"),
+        pytest.param("a/../../b", id="inner-dotdot"),
+        pytest.param("C:\\Windows\\win.ini", id="windows"),
+    ],
+)
+def test_prompt_naming_a_server_path_is_refused(tmp_path, monkeypatch, prompt):
+    """A text prompt that names a file on the server is a 400: prompt files must be uploaded."""
+    import zoo
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(zoo.get_zoo().task("keyword-spotting"), "input_kind", "prompt", raising=False)
+    model = GenStub()
+    app = create_app(models=[MODEL], loader=lambda n: model, workdir=str(tmp_path))
+    with TestClient(app) as client:
+        r = client.post(f"/v1/run/{MODEL}", json={"prompt": prompt})
+        assert r.status_code == 400 and "upload" in r.json()["detail"]
+        assert model.calls == []
+        assert client.post(f"/v1/run/{MODEL}", json={"prompt": "a calm chorale in G"}).status_code == 200
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,15 +70,27 @@ class ZooPredictor:
         params: dict[str, Any] | None = None,
         runner_batch_size: int | None = None,
     ) -> None:
+        import time
+
         import zoo
 
+        t0 = time.perf_counter()
         self.model = zoo.load(name, device=device, dtype=dtype, **(params or {}))
+        self.load_s = time.perf_counter() - t0  # reported once, with the actor's first batch
         self.runner_batch_size = runner_batch_size
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        import time
+
         paths = [str(p) for p in batch["path"]]
+        t0 = time.perf_counter()
         results = self.model.run(paths, batch_size=self.runner_batch_size, progress=False)
+        runner_s = time.perf_counter() - t0
+        load_s, self.load_s = self.load_s, 0.0
         return {
+            # timings for `timings=`: the first row of a batch carries the batch's (and the actor's load) time
+            "runner_s": [runner_s] + [0.0] * (len(paths) - 1),
+            "load_s": [load_s] + [0.0] * (len(paths) - 1),
             "index": list(batch["index"]),
             "path": paths,
             "ok": [bool(r.ok) for r in results],
@@ -108,6 +121,7 @@ def run(
     params: dict[str, Any] | None = None,
     address: str | None = None,
     init_kwargs: dict[str, Any] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``model`` over ``inputs`` with Ray Data; one row per input, in input order.
 
@@ -125,6 +139,9 @@ def run(
         address: an existing cluster (``"auto"``, ``"ray://host:10001"``);
             ``None`` joins the one this process already started or starts a local one.
         init_kwargs: more ``ray.init`` arguments (e.g. ``runtime_env``).
+        timings: a dict to fill with where the time went: ``init_s`` (starting
+            Ray here), ``total_s`` (the dataset run), ``load_s`` (model loads in
+            the actors, summed) and ``runner_s`` (runner calls, summed).
 
     Returns:
         ``[{"path": ..., **result.to_dict()}, ...]``; failed inputs have
@@ -142,9 +159,11 @@ def run(
     paths = expand_inputs(inputs)
     if not paths:
         raise ZooError(f"no input files found in {inputs!r}")
+    t_start = time.perf_counter()
     if not ray.is_initialized():
         kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
         ray.init(address=address, **{**kwargs, **(init_kwargs or {})})
+    t_init = time.perf_counter()
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.execution_options.preserve_order = True
@@ -159,6 +178,11 @@ def run(
         batch_format="numpy",
     )
     table = sorted(ds.take_all(), key=lambda row: int(row["index"]))
+    if timings is not None:
+        timings["init_s"] = t_init - t_start
+        timings["total_s"] = time.perf_counter() - t_init
+        timings["load_s"] = float(sum(float(row["load_s"]) for row in table))
+        timings["runner_s"] = float(sum(float(row["runner_s"]) for row in table))
     rows = [{"path": str(row["path"]), **json.loads(str(row["result"]))} for row in table]
     if len(rows) != len(paths):
         raise ZooError(f"Ray returned {len(rows)} rows for {len(paths)} inputs")

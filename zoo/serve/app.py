@@ -294,6 +294,7 @@ def create_app(config: ServeConfig | None = None, **overrides: Any) -> Any:
                     "input_kind": input_kind(task),
                     "sample_rate": card.sample_rate,
                     "labels": list(card.labels),
+                    "prompt_optional": bool(getattr(task, "prompt_optional", False)),
                     "loaded": name in models.batchers,
                 }
             )
@@ -309,10 +310,11 @@ def create_app(config: ServeConfig | None = None, **overrides: Any) -> Any:
     @app.post("/v1/run/{model_name}")
     async def run_model(model_name: str, request: Request) -> Any:
         card = models.card(model_name)
-        kind = input_kind(zoo.get_zoo().task(card.task))
+        task = zoo.get_zoo().task(card.task)
+        kind = input_kind(task)
         saved: list[Path] = []
         try:
-            names, inputs, seed = await _read_inputs(request, kind, saved)
+            names, inputs, seed = await _read_inputs(request, task, saved)
             try:
                 model, batcher = await run_in_threadpool(models.get, card.name)
             except ZooError as exc:
@@ -327,53 +329,68 @@ def create_app(config: ServeConfig | None = None, **overrides: Any) -> Any:
             for p in saved:
                 p.unlink(missing_ok=True)
 
-    async def _read_inputs(request: Request, kind: str, saved: list[Path]) -> tuple[list[Any], list[Any], int | None]:
+    async def _read_inputs(request: Request, task: Any, saved: list[Path]) -> tuple[list[Any], list[Any], int | None]:
+        """(display names, model inputs, seed) from the request; uploads are saved under the temp folder."""
+        kind = input_kind(task)
         ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data") and kind != "none":
+            return await _read_upload(request, saved)
         if kind == "audio":
-            if not ctype.startswith("multipart/form-data"):
-                raise HTTPException(415, "send audio as multipart/form-data with one or more `file` fields")
-            try:
-                form = await request.form(max_files=config.max_files, max_fields=config.max_files + 8)
-            except _TooLarge:
-                raise
-            except Exception as exc:  # starlette's MultiPartException and parser errors
-                status = 413 if "too many" in str(exc).lower() else 400
-                raise HTTPException(status, f"could not read the upload: {exc}") from exc
-            files = [f for f in form.getlist("file") if hasattr(f, "read")]
-            if not files:
-                raise HTTPException(400, "no `file` field in the upload")
-            names, paths = [], []
-            for f in files:
-                data = await f.read()
-                await f.close()
-                path = uploads / (secrets.token_hex(12) + _suffix(f.filename))
-                path.write_bytes(data)
-                saved.append(path)
-                names.append(_display_name(f.filename))
-                paths.append(str(path))
-            return names, paths, None
+            raise HTTPException(415, "send audio as multipart/form-data with one or more `file` fields")
         if not ctype.startswith("application/json"):
-            raise HTTPException(415, f"this model takes a {kind!r} input: send JSON")
+            raise HTTPException(415, f"this model takes a {kind!r} input: send JSON (or upload prompt files)")
         try:
             body = await request.json()
         except ValueError as exc:
             raise HTTPException(400, f"the body is not valid JSON: {exc}") from exc
         if not isinstance(body, Mapping):
             raise HTTPException(400, "the JSON body must be an object")
-        if kind == "prompt":
-            prompts = body.get("prompts", [body["prompt"]] if "prompt" in body else None)
+        seed = body.get("seed")
+        if seed is not None and not isinstance(seed, int):
+            raise HTTPException(400, '"seed" must be an integer')
+        if kind == "prompt" and ("prompt" in body or "prompts" in body):
+            prompts = body.get("prompts", [body.get("prompt")])
             if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
                 raise HTTPException(400, 'send {"prompt": "..."} or {"prompts": ["...", ...]}')
             if len(prompts) > config.max_files:
                 raise HTTPException(413, f"at most {config.max_files} prompts per request")
-            seed = body.get("seed")
-            if seed is not None and not isinstance(seed, int):
-                raise HTTPException(400, '"seed" must be an integer')
+            for p in prompts:
+                if _looks_like_path(p):
+                    raise HTTPException(400, "a prompt may not name a file on the server: upload it as a `file` field")
             return list(prompts), list(prompts), seed
-        n, seed = body.get("n", 1), body.get("seed", 0)
-        if not isinstance(n, int) or not isinstance(seed, int) or not 1 <= n <= config.max_files:
+        if kind == "prompt" and not getattr(task, "prompt_optional", False):
+            raise HTTPException(400, 'this model needs a prompt: {"prompt": "..."} or an uploaded `file`')
+        n = body.get("n", 1)
+        if not isinstance(n, int) or not 1 <= n <= config.max_files:
             raise HTTPException(400, f'send {{"n": 1..{config.max_files}, "seed": int}}')
-        return [None] * n, [None] * n, seed
+        return [None] * n, [None] * n, 0 if seed is None else seed
+
+    async def _read_upload(request: Request, saved: list[Path]) -> tuple[list[Any], list[Any], int | None]:
+        try:
+            form = await request.form(max_files=config.max_files, max_fields=config.max_files + 8)
+        except _TooLarge:
+            raise
+        except Exception as exc:  # starlette's MultiPartException and parser errors
+            status = 413 if "too many" in str(exc).lower() else 400
+            raise HTTPException(status, f"could not read the upload: {exc}") from exc
+        files = [f for f in form.getlist("file") if hasattr(f, "read")]
+        if not files:
+            raise HTTPException(400, "no `file` field in the upload")
+        seed_field = form.get("seed")
+        try:
+            seed = int(seed_field) if isinstance(seed_field, str) and seed_field.strip() else None
+        except ValueError:
+            raise HTTPException(400, "the `seed` field must be an integer") from None
+        names, paths = [], []
+        for f in files:
+            data = await f.read()
+            await f.close()
+            path = uploads / (secrets.token_hex(12) + _suffix(f.filename))
+            path.write_bytes(data)
+            saved.append(path)
+            names.append(_display_name(f.filename))
+            paths.append(str(path))
+        return names, paths, seed
 
     return app
 
@@ -412,12 +429,25 @@ def _result_json(result: Any, name: str, upload: str | None, store: FileStore) -
             }
     d = result.to_dict()
     d["source"] = name
-    if upload and isinstance(d.get("reason"), str):
-        d["reason"] = d["reason"].replace(upload, name)
+    summary = getattr(result, "summary", None)
+    if callable(summary) and "summary" not in d:
+        d["summary"] = str(summary())  # one line, for clients that do not know the result type
+    if upload:  # error reasons and summaries may quote the upload's server path
+        d = _replace_in_strings(d, upload, name)
     if links:
         d = _swap_paths(d, links)
         d["files"] = list(links.values())
     return d
+
+
+def _replace_in_strings(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _replace_in_strings(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_in_strings(v, old, new) for v in value]
+    if isinstance(value, str):
+        return value.replace(old, new)
+    return value
 
 
 def _swap_paths(value: Any, links: dict[str, dict[str, Any]]) -> Any:
@@ -430,6 +460,19 @@ def _swap_paths(value: Any, links: dict[str, dict[str, Any]]) -> Any:
         hit = links.get(str(Path(value).resolve()))
         return hit["url"] if hit else value
     return value
+
+
+def _looks_like_path(text: str) -> bool:
+    """True for a prompt that could make a task open a file on the server (it must be uploaded instead)."""
+    t = text.strip()
+    if not t or "\0" in t:
+        return bool(t)
+    if t.startswith(("/", "~", "./", "../", "\\")) or ".." in Path(t).parts or re.match(r"^[A-Za-z]:[\\/]", t):
+        return True
+    try:
+        return Path(t).expanduser().exists()
+    except (OSError, ValueError):
+        return True
 
 
 _MEDIA = {
