@@ -180,6 +180,8 @@ def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
                 contestants.append(_predecoded_contestant(model, files))
         if "pipeline" in job.baselines and model.task.hf_pipeline_task:
             contestants += [_pipeline_contestant(model, files, b) for b in (1, 8, 32)]
+        if "ray" in job.baselines:
+            contestants.append(_ray_contestant(job, files))
         cfg.log(
             f"speed: {job.name} ({job.model}, {len(files)} inputs"
             + (f", {audio_s:.0f} s of audio" if audio_s else "")
@@ -222,6 +224,8 @@ def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float | None
         ratios[f"zoo-predecoded_vs_{raw}"] = ratio_summary(ok["zoo-predecoded"].seconds, ok[raw].seconds)
     if "zoo-int8" in ok and "zoo" in ok:
         ratios["zoo-int8_vs_zoo"] = ratio_summary(ok["zoo-int8"].seconds, ok["zoo"].seconds)
+    if "ray" in ok and "zoo" in ok:
+        ratios["ray_vs_zoo"] = ratio_summary(ok["ray"].seconds, ok["zoo"].seconds)
     return {
         "job": job.name,
         "model": job.model,
@@ -249,6 +253,30 @@ def _zoo_contestant(model: Any, files: list[str], name: str = "zoo") -> Contesta
         return lat
 
     return Contestant(name, run)
+
+
+def _ray_contestant(job: SpeedJob, files: list[str]) -> Contestant:
+    """``zoo.ray.run`` on local Ray (one actor): each pass starts an actor pool and loads the model in it."""
+
+    def setup() -> None:
+        import os
+
+        import ray
+
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+    def run() -> list[float]:
+        from .. import ray as zray
+
+        rows = zray.run(job.model, files, params=dict(job.params) or None)
+        bad = [r for r in rows if r.get("type") == "ErrorResult"]
+        if bad:
+            raise ZooError(f"{len(bad)} inputs failed under Ray, e.g. {bad[0].get('reason')}")
+        return []
+
+    return Contestant("ray", run, setup)
 
 
 def _predecoded_contestant(model: Any, files: list[str]) -> Contestant:

@@ -41,6 +41,7 @@ class SpeedJob:
     lengths_s: tuple[float, float] = (1.0, 1.0)
     repeats: int = 3
     threads: int | None = None
+    #: "pipeline", "raw", and "ray" (zoo.ray.run on local Ray; needs audio-zoo[ray])
     baselines: tuple[str, ...] = ("pipeline", "raw")
     #: also time the zoo runner with int8 dynamic quantization (CPU only)
     int8: bool = False
