@@ -88,3 +88,27 @@ def test_frame_log_probs_sum_tokens():
     assert float(per_frame.sum()) == pytest.approx(float(token_lp.sum()), rel=1e-6)
     # the empty frame is just its EOF
     assert float(per_frame[1]) == pytest.approx(float(token_lp[4]), rel=1e-6)
+
+
+def test_harmony_dedupe_finds_transposed_copies():
+    """A held-out chorale in another key is removed from the extra data; a different chorale is kept."""
+    from zoo_plugins.music.training.corpus import dedupe
+
+    held = [
+        [[48, 55, 64, 72], [50, 57, 65, 74], [52, 55, 64, 72], [43, 55, 62, 71], [45, 57, 64, 72], [41, 57, 65, 72]]
+    ]
+    copy = [[p + 3 for p in f] for f in held[0]]
+    other = [[48, 52, 55, 60], [47, 55, 62, 67], [45, 57, 60, 64], [41, 53, 60, 69], [43, 55, 59, 62], [36, 52, 55, 60]]
+    keep, removed = dedupe([copy, other], held)
+    assert keep == [1] and [r[0] for r in removed] == [0]
+
+
+def test_jsb_splits():
+    """The JSB folder has the standard 229/76/77 split on a quarter-note grid (skips without the shared data)."""
+    from tests.conftest import data_dir
+    from zoo_plugins.music.data import jsb_test, load_jsb
+
+    root = data_dir("jsb-chorales")
+    assert [len(load_jsb(root, s)) for s in ("train", "valid", "test")] == [229, 76, 77]
+    first = next(iter(jsb_test(root)))
+    assert first.name == "jsb-test-000" and first.path == [list(f) for f in first.frames]

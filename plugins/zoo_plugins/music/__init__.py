@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zoo
 
+from .. import register_catalogue
 from .task import Generated, MusicGeneration
 
 __all__ = ["Generated", "MusicGeneration"]
@@ -23,6 +24,12 @@ def register_tasks(register):
 @zoo.hookimpl
 def register_architectures(register):
     register("frame-lm", _load_frame_lm, task=MusicGeneration.name)
+
+
+@zoo.hookimpl
+def register_models(register):
+    # music-llama-bach: its card is in the catalogue (registry.yaml)
+    register_catalogue(register, [MusicGeneration.name])
 
 
 @zoo.hookimpl

@@ -82,10 +82,17 @@ class Generated(Result):
 
     @property
     def duration_s(self) -> float:
-        return len(self.audio) / self.sample_rate
+        """Length of the music (the frame grid); ``audio`` is longer by the synth's release tail."""
+        return len(self.frames) * 60.0 / self.tempo_bpm
+
+    @property
+    def stem(self) -> str:
+        """``music-seed0``, or ``<prompt file stem>-seed0``: distinct per seed when saved together."""
+        base = super().stem if not self.source.startswith("<") else "music"
+        return f"{base}-seed{self.seed}"
 
     def summary(self) -> str:
-        """``"96 notes, 20.3 s, seed 0 (continues 4.0 s)"``."""
+        """``"96 notes, 20.2 s, seed 0 (continues 4.0 s)"``."""
         more = f" (continues {self.prompt_s:.1f} s)" if self.prompt_frames else ""
         return f"{len(self.notes)} notes, {self.duration_s:.1f} s, seed {self.seed}{more}"
 
