@@ -519,3 +519,15 @@ def test_page_upload_shows_label_in_headless_chromium(live):
         assert int(frames) > 10
     finally:
         browser.quit()
+
+
+def test_cli_serve_passes_options(monkeypatch):
+    """`zoo serve --models a,b --port N ...` starts the server with those options, on loopback by default."""
+    import zoo.serve
+    from zoo.cli import main
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(zoo.serve, "serve", lambda host, port, **kw: seen.update(host=host, port=port, **kw))
+    assert main(["serve", "--models", f"{MODEL}, keyword-spotting", "--port", "8123", "--max-wait-ms", "2"]) == 0
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
+    assert seen["models"] == [MODEL, "keyword-spotting"] and seen["max_wait_ms"] == 2.0
