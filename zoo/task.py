@@ -229,6 +229,15 @@ class Task:
         """``n`` inputs for speed jobs, made from a dataset's examples (default: :func:`audio_workload`)."""
         return audio_workload(examples, n, lengths_s, tmp, model.card.sample_rate)
 
+    def speed_baselines(self, model: ModelLike, inputs: Sequence[Any], names: Sequence[str]) -> list[Any]:
+        """Other tools doing this task's job, timed beside the zoo by ``zoo bench`` speed jobs.
+
+        ``names`` are the job's ``baselines``; return a :class:`zoo.bench.timing.Contestant`
+        for each one this task knows (e.g. ``faster-whisper`` for speech recognition),
+        set up to process the same ``inputs``. Default: none.
+        """
+        return []
+
     def check_card(self, card: Any) -> None:
         """Raise :class:`zoo.RegistryError` if ``card`` cannot serve this task."""
         from .errors import RegistryError

@@ -182,6 +182,12 @@ def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
             contestants += [_pipeline_contestant(model, files, b) for b in (1, 8, 32)]
         if "ray" in job.baselines:
             contestants.append(_ray_contestant(job, files))
+        for variant, extra in job.variants.items():
+            extra = dict(extra)
+            quantize = extra.pop("quantize", None)
+            variant_model = zoo.load(job.model, quantize=quantize, **{**job.params, **extra})
+            contestants.append(_zoo_contestant(variant_model, files, f"zoo-{variant}"))
+        contestants += model.task.speed_baselines(model, files, job.baselines)
         cfg.log(
             f"speed: {job.name} ({job.model}, {len(files)} inputs"
             + (f", {audio_s:.0f} s of audio" if audio_s else "")
@@ -224,6 +230,14 @@ def summarise_speed(job: SpeedJob, measured: dict, n: int, audio_s: float | None
         ratios[f"zoo-predecoded_vs_{raw}"] = ratio_summary(ok["zoo-predecoded"].seconds, ok[raw].seconds)
     if "zoo-int8" in ok and "zoo" in ok:
         ratios["zoo-int8_vs_zoo"] = ratio_summary(ok["zoo-int8"].seconds, ok["zoo"].seconds)
+    for variant in job.variants:
+        if f"zoo-{variant}" in ok and "zoo" in ok:
+            ratios[f"zoo-{variant}_vs_zoo"] = ratio_summary(ok[f"zoo-{variant}"].seconds, ok["zoo"].seconds)
+    own = ("zoo", "raw-", "pipeline-", "decode-only", "ray")
+    for other in (k for k in ok if not k.startswith(own)):  # the task's own baselines (other tools)
+        for mine in ("zoo", "zoo-int8", *(f"zoo-{v}" for v in job.variants)):
+            if mine in ok:
+                ratios[f"{mine}_vs_{other}"] = ratio_summary(ok[mine].seconds, ok[other].seconds)
     if "ray" in ok and "zoo" in ok:
         ratios["ray_vs_zoo"] = ratio_summary(ok["ray"].seconds, ok["zoo"].seconds)
     return {

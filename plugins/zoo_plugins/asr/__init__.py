@@ -75,3 +75,4 @@ def register_recipes(register):
     # training code lives in .training and is imported only when `zoo train` runs a recipe
     register("asr-wav2vec2-bert", lazy("zoo_plugins.asr.training.recipe"))
     register("asr-wav2vec2-bert-phones", lazy("zoo_plugins.asr.training.recipe", "main_phones"))
+    register("asr-whisper-tiny-en-l2", lazy("zoo_plugins.asr.training.whisper_l2"))

@@ -21,6 +21,7 @@ whole: each window is read from disk (seeking) when its batch runs, so a
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,9 @@ class SpeechRecognition(Task):
     aliases = ("asr",)
     headline_metrics = ("wer", "cer")
     runner_defaults = {"max_batch_samples": 160 * 16000}
+
+    def speed_baselines(self, model: Any, inputs: Sequence[Any], names: Sequence[str]) -> list[Any]:
+        return _faster_whisper_baselines(model, inputs, names)
 
     def read(self, model: Any, x: Any) -> Any:
         if isinstance(x, (str, os.PathLike)) and Path(x).is_file():
@@ -141,6 +145,52 @@ class SpeechRecognition(Task):
                 words += shifted
             text = " ".join(texts)
         return Transcript(source=item.source, text=text.strip(), words=tuple(words), language="en")
+
+
+def _faster_whisper_baselines(model: Any, inputs: Sequence[Any], names: Sequence[str]) -> list[Any]:
+    """faster-whisper (CTranslate2, int8) on the same files: per file, and its batched pipeline.
+
+    Both decode greedily in English without timestamps or VAD, as the zoo does;
+    the CTranslate2 model is the one the card's package ships (``ct2-whisper``
+    cards only).
+    """
+    from zoo.bench.timing import Contestant
+    from zoo.weights import resolve
+
+    wanted = [n for n in names if n.startswith("faster-whisper")]
+    if not wanted or model.card.architecture != "ct2-whisper":
+        return []
+    box: list[Any] = []
+    threads = torch.get_num_threads()
+    options = {"beam_size": 1, "language": "en", "without_timestamps": True, "vad_filter": False}
+
+    def setup() -> None:
+        if not box:
+            from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+            fw = WhisperModel(str(resolve(model.card)), device="cpu", compute_type="int8", cpu_threads=threads)
+            box.extend([fw, BatchedInferencePipeline(fw)])
+
+    def per_file() -> list[float]:
+        lat = []
+        for path in inputs:
+            t0 = time.perf_counter()
+            segments, _ = box[0].transcribe(path, temperature=0.0, **options)
+            " ".join(s.text for s in segments)  # segments are generated lazily
+            lat.append(time.perf_counter() - t0)
+        return lat
+
+    def batched() -> list[float]:
+        lat = []
+        for path in inputs:  # the batched pipeline batches the VAD segments of one file
+            t0 = time.perf_counter()
+            segments, _ = box[1].transcribe(path, batch_size=8, **options)
+            " ".join(s.text for s in segments)
+            lat.append(time.perf_counter() - t0)
+        return lat
+
+    runs = {"faster-whisper": per_file, "faster-whisper-batched": batched}
+    return [Contestant(name, runs[name], setup) for name in wanted if name in runs]
 
 
 def _kind(net: Any) -> str:

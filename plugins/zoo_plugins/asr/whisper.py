@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -54,6 +55,24 @@ class WhisperNet(nn.Module):
         heads = getattr(model.generation_config, "alignment_heads", None)
         self.word_timestamps = bool(params.get("word_timestamps", True)) and bool(heads)
 
+    #: encoder frames per second (the backbone's feature rate for other tasks)
+    frame_rate = 50
+
+    @torch.inference_mode()
+    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, sample_rate: int) -> list[torch.Tensor]:
+        """Encoder features of each row: ``(frames, d_model)`` at 50 Hz, cut to the row's own length.
+
+        The backbone other tasks build on (tagging, captioning, keyword
+        spotting): inputs of up to 30 s, each padded to Whisper's 30 s window as
+        the model was trained, and the padding frames dropped from the output.
+        """
+        arrays = [waveforms[i, : int(lengths[i])].float().cpu().numpy() for i in range(waveforms.shape[0])]
+        feats = self.processor.feature_extractor(arrays, sampling_rate=sample_rate, return_tensors="pt")
+        param = next(self.model.parameters())
+        hidden = self.model.model.encoder(feats.input_features.to(param.device, param.dtype)).last_hidden_state
+        keep = [max(1, min(hidden.shape[1], -(-int(n) * self.frame_rate // sample_rate))) for n in lengths]
+        return [hidden[i, : keep[i]].float().cpu() for i in range(hidden.shape[0])]
+
     def transcribe(self, waveforms: torch.Tensor, lengths: torch.Tensor, sample_rate: int):
         from .ctc import silent_rows
 
@@ -74,26 +93,104 @@ class WhisperNet(nn.Module):
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "num_beams": self.num_beams}
         if getattr(self.model.generation_config, "is_multilingual", False):
             kwargs |= {"language": self.language, "task": "transcribe"}
-        if self.word_timestamps:
-            kwargs |= {
-                "return_token_timestamps": True,
-                "return_dict_in_generate": True,
-                "attention_mask": feats.attention_mask.to(param.device),
-            }
-        out = self.model.generate(feats.input_features.to(param.device, param.dtype), **kwargs)
+        features = feats.input_features.to(param.device, param.dtype)
+        encoded = self.model.model.encoder(features)
+        ids = self.model.generate(encoder_outputs=encoded, attention_mask=feats.attention_mask, **kwargs).cpu()
         durations = [float(n) / sample_rate for n in lengths]
         if not self.word_timestamps:
-            texts = self.processor.tokenizer.batch_decode(out, skip_special_tokens=True)
+            texts = self.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)
             return [_spread(normalize(t), d) for t, d in zip(texts, durations)]
-        seqs, times = out["sequences"].cpu(), out["token_timestamps"].cpu()
-        return [self._timed_words(seqs[i], times[i], durations[i]) for i in range(seqs.shape[0])]
+        # generate returns the text tokens only: put the prompt back and close every row with <|endoftext|>
+        prompt = self._prompt_ids()
+        eot = int(self.model.generation_config.eos_token_id)
+        full = torch.cat(
+            [torch.tensor([prompt] * ids.shape[0]), ids, torch.full((ids.shape[0], 1), eot)], dim=1
+        ).to(param.device)
+        frames = feats.attention_mask.sum(-1).tolist()
+        times = self._token_times(encoded.last_hidden_state, full, frames, len(prompt))
+        return [self._timed_words(full[i].cpu(), times[i], durations[i]) for i in range(full.shape[0])]
 
-    def _timed_words(self, ids: torch.Tensor, times: torch.Tensor, duration_s: float) -> tuple[str, list[Word]]:
+    def _prompt_ids(self) -> list[int]:
+        """The decoder prompt: <|startoftranscript|> [language, task] <|notimestamps|>."""
+        gen = self.model.generation_config
+        ids = [int(gen.decoder_start_token_id)]
+        if getattr(gen, "is_multilingual", False):
+            ids += [int(gen.lang_to_id[f"<|{self.language}|>"]), int(gen.task_to_id["transcribe"])]
+        return ids + [int(gen.no_timestamps_token_id)]
+
+    def _token_times(
+        self, encoded: torch.Tensor, ids: torch.Tensor, mel_frames: list[int], first_text: int
+    ) -> list[list[float]]:
+        """Start time (s) of every token of ``ids``: DTW over the alignment heads' cross-attention.
+
+        One extra decoder pass over the finished sequences gives the cross-attention
+        weights (generate itself runs without them on the fast SDPA kernels). The
+        query at position ``p`` predicts token ``p + 1``, so row ``p`` says where token
+        ``p + 1`` is heard. Weights are standardised over tokens, median-filtered and
+        averaged over the heads, as Whisper does, then aligned monotonically.
+        """
+        from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter
+
+        heads = [(int(layer), int(head)) for layer, head in self.model.generation_config.alignment_heads]
+        weights = self._cross_attention(encoded, ids, heads)
+        eot = int(self.model.generation_config.eos_token_id)
+        precision = float(self.processor.feature_extractor.hop_length) * 2 / self.sample_rate  # 20 ms
+        times = []
+        for b in range(ids.shape[0]):
+            row = ids[b].tolist()
+            end = next((k for k in range(first_text, len(row)) if row[k] == eot), len(row) - 1)
+            token_times = [0.0] * len(row)
+            rows = weights[b, :, first_text - 1 : end, : max(1, int(mel_frames[b]) // 2)]
+            if rows.shape[1] > 0:
+                std, mean = torch.std_mean(rows, dim=-2, keepdim=True, unbiased=False)
+                matrix = _median_filter((rows - mean) / (std + 1e-8), 7).mean(dim=0)
+                text_idx, time_idx = _dynamic_time_warping(-matrix.double().numpy())
+                jumps = np.pad(np.diff(text_idx), (1, 0), constant_values=1).astype(bool)
+                for k, t in enumerate(time_idx[jumps] * precision):
+                    if first_text + k < len(row):
+                        token_times[first_text + k] = float(t)
+            times.append(token_times)
+        return times
+
+    def _cross_attention(self, encoded: torch.Tensor, ids: torch.Tensor, heads: list[tuple[int, int]]) -> torch.Tensor:
+        """Cross-attention weights ``(batch, len(heads), tokens, frames)`` of the given (layer, head) pairs.
+
+        The query input of each needed layer is captured by a pre-hook during one
+        decoder pass and the weights are recomputed for the few heads that align,
+        whatever attention kernel the model runs.
+        """
+        layers = self.model.model.decoder.layers
+        queries: dict[int, torch.Tensor] = {}
+
+        def capture(index: int):
+            def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+                queries[index] = kwargs.get("hidden_states", args[0] if args else None)
+
+            return hook
+
+        hooks = [layers[i].encoder_attn.register_forward_pre_hook(capture(i), with_kwargs=True) for i, _ in heads]
+        try:
+            self.model.model.decoder(input_ids=ids, encoder_hidden_states=encoded, use_cache=False)
+        finally:
+            for h in hooks:
+                h.remove()
+        out = []
+        for i, head in heads:
+            attn = layers[i].encoder_attn
+            d = attn.head_dim
+            q = (attn.q_proj(queries[i]) * attn.scaling)[..., head * d : (head + 1) * d]
+            k = attn.k_proj(encoded)[..., head * d : (head + 1) * d]
+            out.append(torch.softmax(q.float() @ k.float().transpose(1, 2), dim=-1))
+        return torch.stack(out, dim=1).cpu()
+
+    def _timed_words(self, ids: torch.Tensor, times: list[float], duration_s: float) -> tuple[str, list[Word]]:
         """Group tokens into words (a leading space starts one) and time them from the token times."""
         tok = self.processor.tokenizer
         first_special = int(self.model.generation_config.eos_token_id)  # <|endoftext|>, then control/time tokens
-        pieces = [(tok.decode([int(t)]), float(s)) for t, s in zip(ids, times) if int(t) < first_special]
-        end_of_speech = min([float(s) for t, s in zip(ids, times) if int(t) == first_special] + [duration_s])
+        row = [int(t) for t in ids]
+        pieces = [(tok.decode([t]), float(s)) for t, s in zip(row, times) if t < first_special]
+        ends = [k for k, t in enumerate(row) if t == first_special and k > 0 and row[k - 1] < first_special]
+        end_of_speech = min(times[ends[0]], duration_s) if ends else duration_s
         spans: list[tuple[str, float]] = []
         for piece, start in pieces:
             if not spans or piece.startswith(" "):
@@ -130,16 +227,32 @@ def load_hf_whisper(card: Any, weights_dir: Path, device: torch.device, dtype: t
     """Build a :class:`WhisperNet` from an HF-format directory (safetensors only)."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    # word times read the cross-attention weights, which only the eager kernels return
-    attention = "eager" if card.params.get("word_timestamps", True) else "sdpa"
     try:
         model = WhisperForConditionalGeneration.from_pretrained(
-            weights_dir, use_safetensors=True, dtype=dtype, attn_implementation=attention
+            weights_dir, use_safetensors=True, dtype=dtype, attn_implementation="sdpa"
         )
         processor = WhisperProcessor.from_pretrained(weights_dir)
     except (OSError, ValueError) as exc:
         raise WeightsError(str(weights_dir), f"{card.name}: could not load the checkpoint: {exc}") from exc
+    if card.params.get("adapter"):
+        _merge_card_adapter(card, model)
     return WhisperNet(model, processor, card.sample_rate, dict(card.params)).to(device).eval()
+
+
+def _merge_card_adapter(card: Any, model: nn.Module) -> None:
+    """Merge the LoRA adapter a card names (``params.adapter``, inside this plugin, sha256-checked)."""
+    from zoo.weights import file_sha256
+
+    from .lora import merge_adapter
+
+    root = Path(__file__).resolve().parent
+    path = (root / str(card.params["adapter"])).resolve()
+    if root not in path.parents or not path.is_file():
+        raise WeightsError(str(path), f"{card.name}: adapter {card.params['adapter']!r} is not a file inside {root}")
+    want = card.params.get("adapter_sha256")
+    if want and file_sha256(path) != want:
+        raise WeightsError(str(path), f"{card.name}: sha256 mismatch for adapter {path}; restore it or update the card")
+    merge_adapter(model, path)
 
 
 def load_ct2_whisper(card: Any, weights_dir: Path, device: torch.device, dtype: torch.dtype) -> WhisperNet:
