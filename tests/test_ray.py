@@ -11,6 +11,8 @@ import pytest
 from zoo import ray as zray
 
 MODEL = "kws-wav2vec2"
+# Ray's own DataContext warns about its deprecated options on every run
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")

@@ -504,4 +504,4 @@ def _display_name(filename: str | None) -> str:
 
 
 def _stem(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", Path(name).stem)[:60] or "output"
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", Path(name).stem).strip("_")[:60] or "output"
