@@ -103,9 +103,9 @@ class WhisperNet(nn.Module):
         # generate returns the text tokens only: put the prompt back and close every row with <|endoftext|>
         prompt = self._prompt_ids()
         eot = int(self.model.generation_config.eos_token_id)
-        full = torch.cat(
-            [torch.tensor([prompt] * ids.shape[0]), ids, torch.full((ids.shape[0], 1), eot)], dim=1
-        ).to(param.device)
+        full = torch.cat([torch.tensor([prompt] * ids.shape[0]), ids, torch.full((ids.shape[0], 1), eot)], dim=1).to(
+            param.device
+        )
         frames = feats.attention_mask.sum(-1).tolist()
         times = self._token_times(encoded.last_hidden_state, full, frames, len(prompt))
         return [self._timed_words(full[i].cpu(), times[i], durations[i]) for i in range(full.shape[0])]

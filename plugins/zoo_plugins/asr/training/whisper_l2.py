@@ -124,8 +124,9 @@ def _encode(net: Any, utts: list[Any], batch: int = 8) -> torch.Tensor:
 
 
 def train(cfg: L2Config) -> dict[str, Any]:
-    import zoo
     from safetensors.torch import save_file
+
+    import zoo
 
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -199,9 +200,8 @@ def evaluate(adapter: Path, evals: dict[str, list[Any]], seen_texts: set[str]) -
     """WER through ``zoo.load`` with the adapter merged, per held-out set (and its text-disjoint part)."""
     import zoo
 
-    from ..metrics import score
-
     from ..lora import merge_adapter
+    from ..metrics import score
 
     model = zoo.load("asr-whisper-tiny-en")
     merge_adapter(model.net.model, adapter)  # what loading the card's ``adapter`` param does
