@@ -45,10 +45,17 @@ def test_expand_inputs_folder_glob_and_list(clips):
 def test_write_rows_round_trip(tmp_path, suffix):
     """Rows written as JSON lines or Parquet keep path, type and the result."""
     rows = [
-        {"path": "a.wav", "type": "Classification", "source": "a.wav", "label": "yes", "score": 0.5},
-        {"path": "b.wav", "type": "ErrorResult", "source": "b.wav", "error": "AudioError", "reason": "bad"},
+        {"path": "a.wav", "type": "Classification", "source": "a.wav", "label": "yes", "score": 0.5, "summary": "yes"},
+        {
+            "path": "b.wav",
+            "type": "ErrorResult",
+            "source": "b.wav",
+            "error": "AudioError",
+            "reason": "x",
+            "summary": "x",
+        },
     ]
-    out = zray.write_rows(rows, tmp_path / f"r{suffix}", summaries=["yes (0.500)", "error: bad"])
+    out = zray.write_rows(rows, tmp_path / f"r{suffix}")
     if suffix == ".jsonl":
         back = [json.loads(line) for line in out.read_text().splitlines()]
         assert back == rows
@@ -57,6 +64,7 @@ def test_write_rows_round_trip(tmp_path, suffix):
         table = pq.read_table(out).to_pylist()
         assert [r["path"] for r in table] == ["a.wav", "b.wav"]
         assert [r["ok"] for r in table] == [True, False]
+        assert [r["summary"] for r in table] == ["yes", "x"]
         assert json.loads(table[0]["result"])["label"] == "yes"
 
 

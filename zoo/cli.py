@@ -234,6 +234,8 @@ def cmd_run_ray(args: argparse.Namespace) -> int:
     if args.json:
         for r in rows:
             print(json.dumps(r))
+    else:
+        print(_table([[r["path"], r["summary"]] for r in rows], ["input", "result"]))
     if out:
         print(f"zoo: wrote {len(rows)} rows to {out}", file=sys.stderr)
     print(f"zoo: {len(rows)} inputs, {failed} failed", file=sys.stderr)

@@ -144,8 +144,8 @@ def run(
             the actors, summed) and ``runner_s`` (runner calls, summed).
 
     Returns:
-        ``[{"path": ..., **result.to_dict()}, ...]``; failed inputs have
-        ``"type": "ErrorResult"`` with ``reason``.
+        ``[{"path": ..., **result.to_dict(), "summary": result.summary()}, ...]``;
+        failed inputs have ``"type": "ErrorResult"`` with ``reason``.
 
     Raises:
         ZooError: Ray is not installed, or ``out`` has an unknown suffix.
@@ -183,15 +183,17 @@ def run(
         timings["total_s"] = time.perf_counter() - t_init
         timings["load_s"] = float(sum(float(row["load_s"]) for row in table))
         timings["runner_s"] = float(sum(float(row["runner_s"]) for row in table))
-    rows = [{"path": str(row["path"]), **json.loads(str(row["result"]))} for row in table]
+    rows = [
+        {"path": str(row["path"]), **json.loads(str(row["result"])), "summary": str(row["summary"])} for row in table
+    ]
     if len(rows) != len(paths):
         raise ZooError(f"Ray returned {len(rows)} rows for {len(paths)} inputs")
     if out is not None:
-        write_rows(rows, out, summaries=[str(row["summary"]) for row in table])
+        write_rows(rows, out)
     return rows
 
 
-def write_rows(rows: Sequence[dict[str, Any]], out: str | os.PathLike, summaries: Sequence[str] | None = None) -> Path:
+def write_rows(rows: Sequence[dict[str, Any]], out: str | os.PathLike) -> Path:
     """Write result rows as JSON lines (``.jsonl``) or Parquet (``.parquet``).
 
     Parquet columns: ``path``, ``ok``, ``type``, ``summary`` (one line) and
@@ -213,8 +215,11 @@ def write_rows(rows: Sequence[dict[str, Any]], out: str | os.PathLike, summaries
             "path": [r["path"] for r in rows],
             "ok": [r.get("type") != "ErrorResult" for r in rows],
             "type": [r.get("type") for r in rows],
-            "summary": list(summaries) if summaries is not None else [r.get("type") for r in rows],
-            "result": [json.dumps({k: v for k, v in r.items() if k != "path"}, ensure_ascii=False) for r in rows],
+            "summary": [r.get("summary", r.get("type")) for r in rows],
+            "result": [
+                json.dumps({k: v for k, v in r.items() if k not in ("path", "summary")}, ensure_ascii=False)
+                for r in rows
+            ],
         }
         pq.write_table(pa.table(columns), path)
         return path
