@@ -192,3 +192,12 @@ def test_conformance_kit(tiny_lm_dir):
     failed = [c for c in report.checks if c.status == "failed"]
     assert not failed, failed
     assert any(c.name == "batch-consistency" and c.status == "passed" for c in report.checks)
+
+
+def test_generation_longer_than_the_context(tiny_music):
+    """Pieces longer than the model's context keep going (re-primed on their recent frames), still per seed."""
+    lm = tiny_music.net  # context 128 tokens: 40 frames of up to 6 notes overflow it
+    a = lm.sample([[], CHORALE], 40, [0, 1])
+    b = lm.sample([CHORALE], 40, [1])
+    assert len(a[0]) == 40 and len(a[1]) == len(CHORALE) + 40
+    assert a[1] == b[0]
