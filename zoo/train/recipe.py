@@ -81,15 +81,21 @@ def apply_args(
 
 
 def load_many(
-    paths: Sequence[str], rate: int, desc: str, unit: str = "clip", leave: bool = False
+    paths: Sequence[str],
+    rate: int,
+    desc: str,
+    unit: str = "clip",
+    leave: bool = False,
+    convert: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
-    """Decode files to mono float32 at ``rate`` on two threads, with a progress bar."""
+    """Decode files to mono float32 at ``rate`` on two threads, with a progress bar (``convert``: e.g. to int16)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm.auto import tqdm
 
     def one(path: str) -> torch.Tensor:
-        return zaudio.load(path, rate).mono()
+        x = zaudio.load(path, rate).mono()
+        return convert(x) if convert is not None else x
 
     with ThreadPoolExecutor(2) as pool:
         return list(tqdm(pool.map(one, paths), total=len(paths), desc=desc, unit=unit, leave=leave))
