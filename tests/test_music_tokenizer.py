@@ -105,8 +105,9 @@ def test_harmony_dedupe_finds_transposed_copies():
 
 def test_jsb_splits():
     """The JSB folder has the standard 229/76/77 split on a quarter-note grid (skips without the shared data)."""
-    from tests.conftest import data_dir
     from zoo_plugins.music.data import jsb_test, load_jsb
+
+    from tests.conftest import data_dir
 
     root = data_dir("jsb-chorales")
     assert [len(load_jsb(root, s)) for s in ("train", "valid", "test")] == [229, 76, 77]
