@@ -437,7 +437,8 @@ def _result_json(result: Any, name: str, upload: str | None, store: FileStore) -
     if links:
         d = _swap_paths(d, links)
         d["files"] = list(links.values())
-    return d
+    # defence in depth: no server path under the store survives, whatever field a result puts it in
+    return _replace_in_strings(d, str(store.root), "<server>")
 
 
 def _replace_in_strings(value: Any, old: str, new: str) -> Any:
