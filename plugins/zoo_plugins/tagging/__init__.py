@@ -1,0 +1,66 @@
+"""Sound tagging and audio captioning on a pretrained audio encoder.
+
+Registers the ``audio-tagging`` task (:class:`Tags`: top tag, scores, tags
+above a threshold, per-window segments of long recordings) and the
+``audio-captioning`` task (:class:`Caption`), their architectures (small heads
+on the frozen encoder of another zoo model, named by the card's
+``params.backbone`` and loaded through :func:`zoo.load`), the ESC-50 datasets
+and metrics, and the recipes (imported only by ``zoo train``).
+"""
+
+from __future__ import annotations
+
+import zoo
+
+from .. import register_catalogue
+from .results import Caption, Tags, TagSegment
+from .task import AudioTagging
+
+__all__ = ["AudioTagging", "Caption", "TagSegment", "Tags"]
+
+
+@zoo.hookimpl
+def register_tasks(register):
+    register(AudioTagging())
+
+
+@zoo.hookimpl
+def register_architectures(register):
+    # a pooling head (trained here) on a frozen encoder: any zoo model whose net has encode()
+    register("encoder-tagger", _load_tagger, task=AudioTagging.name)
+
+
+@zoo.hookimpl
+def register_models(register):
+    # tag-whisper-tiny-esc50: its card is in the catalogue (registry.yaml)
+    register_catalogue(register, [AudioTagging.name])
+
+
+@zoo.hookimpl
+def register_datasets(register):
+    from .data import esc50, esc50_heldout
+
+    # any folder in the ESC-50 layout (labels.csv + audio/): `zoo bench --data esc50=DIR`
+    register("esc50", esc50, task=AudioTagging.name)
+    # the source recordings of esc50-dev the shipped taggers never trained on (one fold of five)
+    register("esc50-dev-heldout", esc50_heldout, task=AudioTagging.name)
+
+
+@zoo.hookimpl
+def register_metrics(register):
+    from .metrics import tagging_metrics
+
+    register("tagging", tagging_metrics, task=AudioTagging.name)
+
+
+@zoo.hookimpl
+def register_recipes(register):
+    from zoo.train.recipe import lazy
+
+    register("tag-whisper-tiny-esc50", lazy("zoo_plugins.tagging.training.recipe"))
+
+
+def _load_tagger(*args):
+    from .arch import load_tagger
+
+    return load_tagger(*args)

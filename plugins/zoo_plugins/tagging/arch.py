@@ -1,0 +1,113 @@
+"""The tagger: a small pooling head on a frozen pretrained audio encoder.
+
+The encoder is another zoo model, named by the card's ``params.backbone``
+(``asr-whisper-tiny-en``) and loaded through :func:`zoo.load`: any model whose
+net has ``encode(waveforms, lengths, sample_rate) -> [(frames, dim)]`` works.
+Only the head is stored here (``config.json`` + ``model.safetensors``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.errors import WeightsError
+
+__all__ = ["PoolHead", "Tagger", "load_tagger", "pad_features"]
+
+
+def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ``(frames_i, dim)`` tensors into ``(B, F, dim)`` zero-padded, with a ``(B, F)`` validity mask.
+
+    >>> x, mask = pad_features([torch.ones(2, 3), torch.ones(1, 3)])
+    >>> x.shape, mask.tolist()
+    (torch.Size([2, 2, 3]), [[True, True], [True, False]])
+    """
+    n = max(int(f.shape[0]) for f in feats)
+    x = feats[0].new_zeros(len(feats), n, feats[0].shape[-1])
+    mask = torch.zeros(len(feats), n, dtype=torch.bool)
+    for i, f in enumerate(feats):
+        x[i, : f.shape[0]] = f
+        mask[i, : f.shape[0]] = True
+    return x, mask
+
+
+class PoolHead(nn.Module):
+    """Frame features -> label logits: project, then mean + max + attention pooling over valid frames."""
+
+    def __init__(self, dim: int, num_labels: int, hidden: int = 256, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.proj = nn.Sequential(nn.Linear(dim, hidden), nn.GELU())
+        self.att = nn.Linear(hidden, 1)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(3 * hidden, num_labels)
+
+    def pooled(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.proj(self.norm(x))
+        m = mask.unsqueeze(-1)
+        mean = (h * m).sum(1) / m.sum(1).clamp(min=1)
+        peak = h.masked_fill(~m, float("-inf")).amax(1)
+        w = self.att(h).squeeze(-1).masked_fill(~mask, float("-inf")).softmax(-1)
+        att = (w.unsqueeze(-1) * h).sum(1)
+        return torch.cat([mean, peak, att], dim=-1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.out(self.drop(self.pooled(x, mask)))
+
+
+class Tagger(nn.Module):
+    """``(waveforms (B, T), lengths (B,)) -> probabilities (B, labels)``: encoder features, then the head.
+
+    ``activation`` is ``"softmax"`` (one sound per window, scores sum to 1) or
+    ``"sigmoid"`` (independent presence probabilities), as the head was trained.
+    """
+
+    def __init__(
+        self, encoder: Any, head: PoolHead, labels: tuple[str, ...], sample_rate: int, activation: str = "softmax"
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder  # a zoo Model (not an nn.Module child: it is frozen and shared)
+        self.head = head
+        self.labels = labels
+        self.sample_rate = sample_rate
+        self.activation = activation
+
+    def features(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        return self.encoder.net.encode(waveforms, lengths, self.sample_rate)
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        param = next(self.head.parameters())
+        x, mask = pad_features([f.to(param.device, param.dtype) for f in self.features(waveforms, lengths)])
+        logits = self.head(x, mask.to(param.device)).float()
+        return torch.sigmoid(logits) if self.activation == "sigmoid" else torch.softmax(logits, dim=-1)
+
+
+def load_head(weights_dir: Path) -> tuple[PoolHead, dict[str, Any]]:
+    """The head and its config from ``config.json`` + ``model.safetensors``."""
+    from safetensors.torch import load_file
+
+    config = json.loads((Path(weights_dir) / "config.json").read_text())
+    head = PoolHead(config["dim"], len(config["labels"]), config["hidden"], config.get("dropout", 0.3))
+    head.load_state_dict({k: v.float() for k, v in load_file(Path(weights_dir) / "model.safetensors").items()})
+    return head.eval(), config
+
+
+def load_tagger(card: Any, weights_dir: Path, device: torch.device, dtype: torch.dtype) -> Tagger:
+    """Build the tagger: the backbone named by ``card.params["backbone"]`` (via :func:`zoo.load`) and the head."""
+    import zoo
+
+    head, config = load_head(weights_dir)
+    labels = tuple(config["labels"])
+    if card.labels and tuple(card.labels) != labels:
+        raise WeightsError(str(weights_dir), f"{card.name}: the head's labels differ from the card's")
+    backbone = card.params.get("backbone") or config.get("backbone")
+    if not backbone:
+        raise WeightsError(str(weights_dir), f"{card.name}: no backbone named in params.backbone or config.json")
+    encoder = zoo.load(backbone, device=device)
+    net = Tagger(encoder, head.to(device=device, dtype=dtype), labels, card.sample_rate, config["activation"])
+    return net.eval()

@@ -1,0 +1,1 @@
+"""Training for audio tagging and captioning: imported only by ``zoo train``."""

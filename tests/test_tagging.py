@@ -1,0 +1,185 @@
+"""Audio tagging: window arithmetic, the Tags result, the recipe's smoke run, and the task on a tiny backbone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from zoo_plugins.tagging.data import FOLDS, esc50, fold_of
+from zoo_plugins.tagging.metrics import tagging_metrics
+from zoo_plugins.tagging.results import Tags, TagSegment
+from zoo_plugins.tagging.task import merge_segments, window_spans
+
+import zoo
+from zoo.plugins import Zoo
+from zoo.testing import CHECKS, check_plugin
+
+from .conftest import data_dir
+
+LABELS = ("dog", "rain", "siren")
+
+
+@given(st.integers(1, 400_000), st.integers(1, 100_000), st.integers(1, 100_000))
+def test_window_spans_cover_the_input(n, window, hop):
+    """Windows are ``window`` long (or the whole short input), start at 0, end at the input's end, leave no gap."""
+    hop = min(hop, window)
+    spans = window_spans(n, window, hop)
+    assert spans[0][0] == 0 and spans[-1][1] == n
+    assert all(b - a == min(n, window) for a, b in spans)
+    assert all(b2 >= a1 for (a1, _), (_, b2) in zip(spans[1:], spans))  # no gaps
+    assert all(s2 > s1 for (s1, _), (s2, _) in zip(spans, spans[1:]))
+
+
+def test_merge_segments_joins_runs_and_never_overlaps():
+    """Consecutive windows with one top label become one segment; the next segment starts where one ends."""
+    segs = merge_segments(
+        [(0, 5), (5, 10), (10, 15), (12, 17)], [("dog", 0.5), ("dog", 0.9), ("rain", 0.4), ("dog", 0.7)]
+    )
+    assert [(s.start_s, s.end_s, s.label, s.score) for s in segs] == [
+        (0, 10, "dog", 0.9),
+        (10, 12, "rain", 0.4),
+        (12, 17, "dog", 0.7),
+    ]
+
+
+def test_tags_summary_to_dict_and_save(tmp_path):
+    """Tags keep the Result contract: one-line summary, compact to_dict (top scores only), save writes JSON."""
+    scores = {f"class{i}": i / 100 for i in range(50)}
+    t = Tags(
+        source="x/street.wav",
+        label="class49",
+        score=0.49,
+        scores=scores,
+        labels=("class49", "class48"),
+        segments=(TagSegment(0.0, 5.0, "class49", 0.49), TagSegment(5.0, 9.0, "class48", 0.48)),
+    )
+    assert t.summary() == "class49 (0.490) + class48, 2 segments"
+    d = t.to_dict()
+    assert d["type"] == "Tags" and list(d["scores"]) == ["class49", "class48", "class47", "class46", "class45"]
+    assert d["segments"][1] == {"start_s": 5.0, "end_s": 9.0, "label": "class48", "score": 0.48}
+    paths = t.save(tmp_path)
+    assert [p.name for p in paths] == ["street.json"]
+    assert json.loads(paths[0].read_text())["label"] == "class49"
+
+
+def test_tagging_metrics_count_failures_as_wrong():
+    """Top-1, top-5 and mAP from results; an ErrorResult is a miss."""
+    ok = Tags(source="a", label="dog", score=0.9, scores={"dog": 0.9, "rain": 0.1})
+    bad = zoo.ErrorResult(source="b", error="AudioError", reason="no such file")
+
+    class Ex:
+        def __init__(self, label):
+            self.label = label
+
+    m = tagging_metrics([ok, bad], [Ex("dog"), Ex("rain")])
+    assert m["accuracy"] == 0.5 and m["top5_accuracy"] == 0.5 and m["clips"] == 2
+
+
+# -- a tiny backbone: frames of 320 samples through a fixed random projection (50 Hz, like Whisper) --------
+class TinyEncoderNet:
+    def __init__(self, dim: int = 16) -> None:
+        self.proj = torch.randn(320, dim, generator=torch.Generator().manual_seed(0)) / 10
+
+    def encode(self, waveforms, lengths, sample_rate):
+        out = []
+        for row, n in zip(waveforms, lengths.tolist()):
+            x = torch.nn.functional.pad(row[:n], (0, -n % 320)).reshape(-1, 320)
+            out.append(torch.tanh(x @ self.proj * 100))
+        return out
+
+
+class TinyTaggingPlugin:
+    """Registers a tiny encoder model and a tagger on it with a head from the recipe's --tiny run."""
+
+    def __init__(self, head_dir: Path) -> None:
+        self.head_dir = head_dir
+
+    @zoo.hookimpl
+    def register_architectures(self, register):
+        register("tiny-encoder", lambda card, w, device, dtype: TinyEncoderNet(), task="audio-tagging")
+
+    @zoo.hookimpl
+    def register_models(self, register):
+        base = {"sample_rate": 16000, "license": "CC0-1.0", "provenance": {"source": "tests/test_tagging.py"}}
+        register(
+            "tiny-encoder",
+            {
+                **base,
+                "task": "audio-tagging",
+                "architecture": "tiny-encoder",
+                "labels": list(LABELS),
+                "weights": {"path": str(self.head_dir)},
+            },
+        )
+        register(
+            "tag-tiny",
+            {
+                **base,
+                "task": "audio-tagging",
+                "architecture": "encoder-tagger",
+                "labels": list(LABELS),
+                "weights": {"path": str(self.head_dir)},
+                "params": {"backbone": "tiny-encoder", "window_s": 2.0},
+            },
+        )
+
+
+@pytest.fixture(scope="module")
+def tiny_head(tmp_path_factory) -> Path:
+    """The recipe's --tiny run on synthetic cached features (dim 16, three classes): a real head checkpoint."""
+    from zoo_plugins.tagging.data import Clip
+    from zoo_plugins.tagging.training.features import FeatureSet
+    from zoo_plugins.tagging.training.recipe import main
+
+    tmp = tmp_path_factory.mktemp("tag")
+    clips = [Clip(f"/x/{i}.flac", LABELS[i % 3], f"src{i // 2}") for i in range(30)]
+    g = torch.Generator().manual_seed(0)
+    feats = [(torch.randn(50, 16, generator=g) + i % 3).half() for i in range(30)]
+    FeatureSet(clips, feats, list(range(30)), [0] * 30, [-1] * 30).save(tmp / "feats.pt")
+    summary = main(["--tiny", "--features", str(tmp / "feats.pt"), "--out", str(tmp / "head"), "--no-registry"])
+    assert summary["heldout"]["clips"] > 0 and (tmp / "head" / "model.safetensors").is_file()
+    assert json.loads((tmp / "head" / "config.json").read_text())["labels"] == list(LABELS)
+    return tmp / "head"
+
+
+@pytest.fixture
+def tiny_zoo(tiny_head, monkeypatch):
+    """A zoo with the tiny encoder and tagger registered."""
+    # the tagger loads its backbone through zoo.load, i.e. from the process-wide zoo
+    z = Zoo(strict=True).load(extra={"tiny-tagging": TinyTaggingPlugin(tiny_head)})
+    monkeypatch.setattr(zoo, "_zoo", z)
+    return z
+
+
+def test_tagging_task_conforms_with_a_tiny_backbone(tiny_zoo, tiny_head):
+    """The audio-tagging task passes every model check with a tiny backbone and a recipe-trained head."""
+    report = check_plugin("tiny-tagging", models=["tag-tiny"], extra={"tiny-tagging": TinyTaggingPlugin(tiny_head)})
+    assert [c.name for c in report.checks] == ["plugin-loads", *CHECKS[2:]]
+
+
+def test_long_input_gets_segments_and_short_input_none(tiny_zoo):
+    """A 9 s input with 2 s windows is tagged per window (segments cover it all); a 1 s clip has no segments."""
+    model = zoo.load("tag-tiny", device="cpu")
+    rng = np.random.default_rng(0)
+    long, short = rng.standard_normal(9 * 16000).astype(np.float32) * 0.1, np.ones(16000, np.float32) * 0.1
+    r_long, r_short, r_silent = model([(long, 16000), (short, 16000), (np.zeros(8000, np.float32), 16000)])
+    assert r_long.label in LABELS and r_long.segments
+    assert r_long.segments[0].start_s == 0.0 and r_long.segments[-1].end_s == 9.0
+    assert all(a.end_s == b.start_s for a, b in zip(r_long.segments, r_long.segments[1:]))
+    assert r_short.segments == () and set(r_short.scores) == set(LABELS)
+    assert r_silent.label == "_silence_"
+
+
+def test_esc50_folds_keep_source_recordings_together():
+    """Every clip of one source recording is in the same fold, and every fold holds clips."""
+    clips = esc50(data_dir("esc50-dev"))
+    folds: dict[str, set[int]] = {}
+    for c in clips:
+        folds.setdefault(c.src_file, set()).add(fold_of(c.src_file))
+    assert all(len(f) == 1 for f in folds.values())
+    assert {f for s in folds.values() for f in s} == set(range(FOLDS))
