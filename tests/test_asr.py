@@ -427,7 +427,7 @@ def tiny_whisper_checkpoint(tmp_path_factory) -> Path:
     return out
 
 
-def test_whisper_runs_long_audio_as_consecutive_30s_windows(tiny_whisper_checkpoint):
+def test_whisper_runs_long_audio_as_overlapping_30s_windows(tiny_whisper_checkpoint):
     card = ModelCard(
         name="whisper-tiny-random",
         task="speech-recognition",
@@ -441,8 +441,15 @@ def test_whisper_runs_long_audio_as_consecutive_30s_windows(tiny_whisper_checkpo
     m = zoo.from_card(card, device="cpu")
     rng = np.random.default_rng(4)
     long = (0.1 * rng.standard_normal(SR * 70)).astype("float32")
-    chunks = m.task.preprocess(m, zoo.audio.load((long, SR)))
-    assert [(c.meta["span"].start, c.meta["span"].end) for c in chunks] == [
+    spans = [c.meta["span"] for c in m.task.preprocess(m, zoo.audio.load((long, SR)))]
+    assert all(s.end - s.start <= 30 * SR for s in spans)  # Whisper's window
+    assert [(s.keep_start, s.keep_end) for s in spans] == list(zip([0] + [s.keep_end for s in spans[:-1]],
+                                                                 [s.keep_end for s in spans]))  # fmt: skip
+    assert spans[-1].keep_end == 70 * SR and spans[1].start == spans[0].keep_end - 5 * SR  # 5 s of context
+    flat = zoo.from_card(card, device="cpu", context_s=0.0)
+    assert [
+        (c.meta["span"].start, c.meta["span"].end) for c in flat.task.preprocess(flat, zoo.audio.load((long, SR)))
+    ] == [
         (0, 30 * SR),
         (30 * SR, 60 * SR),
         (60 * SR, 70 * SR),

@@ -157,3 +157,68 @@ def test_card_sha256_guards_the_package_files(tmp_path, monkeypatch, package_dir
 
     with pytest.raises(WeightsError, match="model.bin"):
         resolve(bad)
+
+
+# ------------------------------------------------------------ the card, through zoo.load and the runner
+@pytest.fixture(scope="module")
+def whisper():
+    import zoo
+
+    return zoo.load("asr-whisper-tiny-en")
+
+
+def _speech(n: int = 3):
+    import soundfile as sf
+
+    files = sorted((data_dir("cathy") / "audio").iterdir())[:n]
+    return files, [sf.read(f, dtype="float32")[0] for f in files]
+
+
+def test_default_recogniser_is_the_wheels_whisper_with_timed_words(whisper):
+    import zoo
+
+    assert zoo.info("speech-recognition").name == "asr-whisper-tiny-en"
+    files, clips = _speech()
+    results = whisper([str(f) for f in files])
+    for r, clip in zip(results, clips):
+        assert r.ok and "danger trail" in r.text, r
+        assert [w.text for w in r.words] == r.text.split()
+        starts = [w.start_s for w in r.words]
+        assert starts == sorted(starts) and all(w.start_s <= w.end_s <= len(clip) / 16000 + 0.02 for w in r.words)
+    # "danger" is neither the first nor the last word: DTW places it inside the speech, not at 0 or the end
+    danger = next(w for w in results[0].words if w.text == "danger")
+    assert 0.3 < danger.start_s < danger.end_s < len(clips[0]) / 16000 - 0.5
+
+
+def test_batched_equals_one_by_one(whisper):
+    files, _ = _speech()
+    together = whisper([str(f) for f in files], batch_size=3)
+    alone = [whisper(str(f)) for f in files]
+    assert [r.text for r in together] == [r.text for r in alone]
+
+
+def test_long_recording_is_stitched_without_lost_or_doubled_words(whisper, tmp_path):
+    """Fifteen utterances with pauses (~55 s, two overlapping windows): the joined transcript matches the parts."""
+    import jiwer
+    import soundfile as sf
+
+    files = sorted((data_dir("cathy") / "audio").iterdir())[:60:4]
+    parts = [sf.read(f, dtype="float32")[0] for f in files]
+    gap = np.zeros(16000 // 2, dtype="float32")
+    long = np.concatenate([x for p in parts for x in (p, gap)])
+    assert len(long) > 40 * 16000
+    path = tmp_path / "long.wav"
+    sf.write(path, long, 16000)
+    one = whisper(str(path))
+    pieces = " ".join(r.text for r in whisper([str(f) for f in files]))
+    assert jiwer.wer(pieces, one.text) < 0.1, (pieces, one.text)
+    assert one.words[-1].end_s > 35.0
+
+
+def test_cli_run_prints_text_and_word_times(tmp_path, capsys):
+    from zoo.cli import main
+
+    files, _ = _speech(1)
+    assert main(["run", "speech-recognition", str(files[0]), "--json"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "danger" in line["text"] and line["words"][0]["start_s"] >= 0.0

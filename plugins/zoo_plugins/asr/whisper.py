@@ -34,7 +34,8 @@ class WhisperNet(nn.Module):
 
     Card params: ``max_new_tokens`` (128), ``language`` ("en", multilingual
     models only), ``num_beams`` (1: greedy), ``silence_db`` (-55), ``context_s``
-    (5: overlap between the 30 s windows of long audio), ``word_timestamps``
+    (5: overlap between the 30 s windows of long audio), ``timestamps_over_s``
+    (10: longer windows decode in Whisper's timestamp mode), ``word_timestamps``
     (true: word times by dynamic time warping of the alignment heads; false:
     spread over the window, faster).
     """
@@ -52,6 +53,8 @@ class WhisperNet(nn.Module):
         self.silence_db = float(params.get("silence_db", -55.0))
         #: seconds of overlap on each inner edge of a long input's windows (words are kept once, by midpoint)
         self.context_s = float(params.get("context_s", 5.0))
+        #: windows longer than this (s) are decoded in Whisper's timestamp mode
+        self.timestamps_over_s = float(params.get("timestamps_over_s", 10.0))
         heads = getattr(model.generation_config, "alignment_heads", None)
         self.word_timestamps = bool(params.get("word_timestamps", True)) and bool(heads)
 
@@ -85,38 +88,86 @@ class WhisperNet(nn.Module):
         return out
 
     def _generate(self, waveforms: torch.Tensor, lengths: torch.Tensor, sample_rate: int):
+        from transformers.modeling_outputs import BaseModelOutput
+
         arrays = [waveforms[i, : int(lengths[i])].float().cpu().numpy() for i in range(waveforms.shape[0])]
         feats = self.processor.feature_extractor(
             arrays, sampling_rate=sample_rate, return_tensors="pt", return_attention_mask=True
         )
         param = next(self.model.parameters())
-        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "num_beams": self.num_beams}
-        if getattr(self.model.generation_config, "is_multilingual", False):
-            kwargs |= {"language": self.language, "task": "transcribe"}
-        features = feats.input_features.to(param.device, param.dtype)
-        encoded = self.model.model.encoder(features)
-        ids = self.model.generate(encoder_outputs=encoded, attention_mask=feats.attention_mask, **kwargs).cpu()
+        encoded = self.model.model.encoder(feats.input_features.to(param.device, param.dtype)).last_hidden_state
         durations = [float(n) / sample_rate for n in lengths]
-        if not self.word_timestamps:
-            texts = self.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)
-            return [_spread(normalize(t), d) for t, d in zip(texts, durations)]
-        # generate returns the text tokens only: put the prompt back and close every row with <|endoftext|>
-        prompt = self._prompt_ids()
-        eot = int(self.model.generation_config.eos_token_id)
-        full = torch.cat([torch.tensor([prompt] * ids.shape[0]), ids, torch.full((ids.shape[0], 1), eot)], dim=1).to(
-            param.device
-        )
         frames = feats.attention_mask.sum(-1).tolist()
-        times = self._token_times(encoded.last_hidden_state, full, frames, len(prompt))
-        return [self._timed_words(full[i].cpu(), times[i], durations[i]) for i in range(full.shape[0])]
+        out: list[tuple[str, list[Word]]] = [("", [])] * len(durations)
+        # Whisper reads long windows reliably only in its timestamp mode (without it, it tends to stop after
+        # the first sentence); short clips use the plain mode, as Whisper's own short-form transcription does
+        long = [d > self.timestamps_over_s for d in durations]
+        for timestamps in (False, True):
+            rows = [i for i, is_long in enumerate(long) if is_long == timestamps]
+            if not rows:
+                continue
+            prompt = self._prompt_ids(timestamps)
+            kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "num_beams": self.num_beams}
+            if getattr(self.model.generation_config, "is_multilingual", False):
+                kwargs |= {"language": self.language, "task": "transcribe"}
+            ids = self.model.generate(
+                encoder_outputs=BaseModelOutput(last_hidden_state=encoded[rows]),
+                attention_mask=feats.attention_mask[rows].to(param.device),
+                return_timestamps=timestamps,
+                **kwargs,
+            ).cpu()
+            tokens = [self._clean(ids[k].tolist(), durations[i]) for k, i in enumerate(rows)]
+            if not self.word_timestamps:
+                texts = self.processor.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+                for i, text in zip(rows, texts):
+                    out[i] = _spread(normalize(text), durations[i])
+                continue
+            full = self._with_prompt(prompt, tokens).to(param.device)
+            times = self._token_times(encoded[rows], full, [frames[i] for i in rows], len(prompt))
+            for k, i in enumerate(rows):
+                out[i] = self._timed_words(full[k].cpu(), times[k], durations[i])
+        return out
 
-    def _prompt_ids(self) -> list[int]:
-        """The decoder prompt: <|startoftranscript|> [language, task] <|notimestamps|>."""
+    def _clean(self, ids: list[int], duration_s: float) -> list[int]:
+        """Generated tokens up to the end of the window's speech.
+
+        Cut at ``<|endoftext|>``, at a timestamp that goes back in time (the
+        model started the window over) and at one past the window's end.
+        """
+        gen = self.model.generation_config
+        eot, first_time = int(gen.eos_token_id), int(gen.no_timestamps_token_id) + 1
+        precision = 0.02
+        kept: list[int] = []
+        last = -1.0
+        for t in ids:
+            if t >= first_time:
+                at = (t - first_time) * precision
+                if at < last or at > duration_s + 1.0:
+                    break
+                last = at
+            elif t == eot:
+                break
+            elif t > eot:  # prompt and task tokens
+                continue
+            kept.append(t)
+        return kept
+
+    def _with_prompt(self, prompt: list[int], tokens: list[list[int]]) -> torch.Tensor:
+        """``prompt + tokens + <|endoftext|>`` per row, right-padded with ``<|endoftext|>``."""
+        eot = int(self.model.generation_config.eos_token_id)
+        width = len(prompt) + max(len(t) for t in tokens) + 1
+        full = torch.full((len(tokens), width), eot, dtype=torch.long)
+        for k, t in enumerate(tokens):
+            full[k, : len(prompt) + len(t)] = torch.tensor(prompt + t, dtype=torch.long)
+        return full
+
+    def _prompt_ids(self, timestamps: bool = False) -> list[int]:
+        """The decoder prompt: <|startoftranscript|> [language, task] [<|notimestamps|>]."""
         gen = self.model.generation_config
         ids = [int(gen.decoder_start_token_id)]
         if getattr(gen, "is_multilingual", False):
             ids += [int(gen.lang_to_id[f"<|{self.language}|>"]), int(gen.task_to_id["transcribe"])]
-        return ids + [int(gen.no_timestamps_token_id)]
+        return ids if timestamps else ids + [int(gen.no_timestamps_token_id)]
 
     def _token_times(
         self, encoded: torch.Tensor, ids: torch.Tensor, mel_frames: list[int], first_text: int
