@@ -184,8 +184,10 @@ def run_speed(job: SpeedJob, cfg: BenchConfig) -> dict[str, Any]:
             contestants.append(_ray_contestant(job, files))
         for variant, extra in job.variants.items():
             extra = dict(extra)
-            quantize = extra.pop("quantize", None)
+            quantize, runner = extra.pop("quantize", None), extra.pop("runner", {})
             variant_model = zoo.load(job.model, quantize=quantize, **{**job.params, **extra})
+            if runner:  # runner settings, e.g. {batch_size: 1} to measure what batching across files gains
+                variant_model.config = type(variant_model.config)(**{**variant_model.config.__dict__, **runner})
             contestants.append(_zoo_contestant(variant_model, files, f"zoo-{variant}"))
         contestants += model.task.speed_baselines(model, files, job.baselines)
         cfg.log(

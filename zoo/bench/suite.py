@@ -47,7 +47,8 @@ class SpeedJob:
     int8: bool = False
     #: card params for the zoo contestants (e.g. ``{decoder: greedy}`` to time what the pipeline does)
     params: dict[str, Any] = field(default_factory=dict)
-    #: more zoo contestants, ``zoo-<name>``, each loaded with these extra params (to measure one lever each)
+    #: more zoo contestants, ``zoo-<name>``, each loaded with these extra params (to measure one lever each);
+    #: ``quantize`` and ``runner`` (RunnerConfig fields) are taken out of the params
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

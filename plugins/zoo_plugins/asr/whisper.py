@@ -35,7 +35,8 @@ class WhisperNet(nn.Module):
     Card params: ``max_new_tokens`` (128), ``language`` ("en", multilingual
     models only), ``num_beams`` (1: greedy), ``silence_db`` (-55), ``context_s``
     (5: overlap between the 30 s windows of long audio), ``timestamps_over_s``
-    (10: longer windows decode in Whisper's timestamp mode), ``word_timestamps``
+    (10: longer windows decode in Whisper's timestamp mode), ``attention``
+    ("sdpa"; "eager" for the plain kernels), ``word_timestamps``
     (true: word times by dynamic time warping of the alignment heads; false:
     spread over the window, faster).
     """
@@ -280,7 +281,7 @@ def load_hf_whisper(card: Any, weights_dir: Path, device: torch.device, dtype: t
 
     try:
         model = WhisperForConditionalGeneration.from_pretrained(
-            weights_dir, use_safetensors=True, dtype=dtype, attn_implementation="sdpa"
+            weights_dir, use_safetensors=True, dtype=dtype, attn_implementation=card.params.get("attention", "sdpa")
         )
         processor = WhisperProcessor.from_pretrained(weights_dir)
     except (OSError, ValueError) as exc:
