@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["average_precision", "tagging_metrics"]
+__all__ = ["average_precision", "caption_metrics", "tagging_metrics"]
 
 
 def average_precision(scores: Sequence[float], positive: Sequence[bool]) -> float:
@@ -48,3 +48,37 @@ def tagging_metrics(results: Sequence[Any], examples: Sequence[Any]) -> dict[str
         "clips": n,
         "classes": len(set(truth)),
     }
+
+
+def caption_metrics(results: Sequence[Any], examples: Sequence[Any], references: int = 5) -> dict[str, Any]:
+    """The share of captions naming the clip's sound (``.label``), and BLEU-4 / CIDEr-D.
+
+    BLEU-4 and CIDEr-D (``pycocoevalcap``, when installed) compare each caption
+    with ``references`` sentences the caption grammar writes for the clip's
+    class (seeded): they measure wording the grammar could produce, not human
+    caption quality. Failed inputs count as not naming the sound.
+    """
+    import random
+
+    from .grammar import caption_scene, names_sound
+
+    n = len(examples)
+    named = [r.ok and names_sound(r.text, e.label) for r, e in zip(results, examples)]
+    rate = sum(named) / n if n else float("nan")
+    out: dict[str, Any] = {
+        "sound_named": round(rate, 4),
+        "sound_named_stderr": round(math.sqrt(rate * (1 - rate) / n), 4) if n else None,
+        "clips": n,
+    }
+    try:
+        from pycocoevalcap.bleu.bleu import Bleu
+        from pycocoevalcap.cider.cider import Cider
+    except ImportError:
+        return out
+    rng = random.Random(1234)
+    hyps = {i: [r.text if r.ok else ""] for i, r in enumerate(results)}
+    refs = {i: [caption_scene([e.label], None, rng) for _ in range(references)] for i, e in enumerate(examples)}
+    if n:
+        out["bleu_4"] = round(float(Bleu(4).compute_score(refs, hyps, verbose=0)[0][3]), 4)
+        out["cider_d"] = round(float(Cider().compute_score(refs, hyps)[0]), 4)
+    return out
