@@ -80,13 +80,8 @@ def tiny_model(tiny_entry):
     """A zoo Model around the tiny checkpoint, built through the real loading path."""
     import zoo
     from zoo.registry import card_from_entry
-    from zoo.weights import resolve
 
-    card = card_from_entry("kws-tiny", tiny_entry, REPO)
-    z = zoo.get_zoo()
-    arch = z.architecture(card.architecture)
-    net = arch.loader(card, resolve(card), torch.device("cpu"), torch.float32)
-    return zoo.Model(card, z.task(card.task), net, torch.device("cpu"), torch.float32)
+    return zoo.from_card(card_from_entry("kws-tiny", tiny_entry, REPO), device="cpu")
 
 
 @pytest.fixture()

@@ -26,7 +26,7 @@ from .errors import (
     ZooError,
 )
 from .hookspecs import hookimpl
-from .model import Model, resolve_device, resolve_dtype
+from .model import Model, build_model
 from .plugins import Zoo
 from .registry import ModelCard
 from .results import Classification, ErrorResult, Result, Transcript, Word
@@ -174,37 +174,6 @@ def from_card(
     """
     import dataclasses
 
-    from .weights import resolve
-
     if params:
         card = dataclasses.replace(card, params={**card.params, **params})
-    z = get_zoo()
-    task = z.task(card.task)
-    arch = z.architecture(card.architecture)
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype, dev)
-    weights_dir = resolve(card)
-    try:
-        net = arch.loader(card, weights_dir, dev, dt)
-    except ZooError:
-        raise
-    except Exception as exc:  # a corrupt file, a config the architecture cannot read: say which model and where
-        raise WeightsError(
-            str(weights_dir),
-            f"{card.name}: architecture {card.architecture!r} could not build the model from {weights_dir} "
-            f"({type(exc).__name__}: {exc}); check that the weights match the architecture, or re-download them",
-        ) from exc
-    if quantize is not None:
-        net = _quantize(net, quantize, dev)
-    return Model(card, task, net, dev, dt)
-
-
-def _quantize(net: Any, mode: str, device: torch.device) -> Any:
-    if mode != "int8":
-        raise ValueError(f"unknown quantize mode {mode!r}; the only mode is 'int8'")
-    if device.type != "cpu":
-        raise ValueError("int8 dynamic quantization runs on the CPU only; pass device='cpu'")
-    from torch.ao.quantization import quantize_dynamic
-
-    # in place: the net was just loaded for this call, and some nets hold unpicklable sessions (ONNX)
-    return quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    return build_model(get_zoo(), card, device, dtype, quantize=quantize)

@@ -16,9 +16,10 @@ from .runner import RunnerConfig, run
 from .task import Seeded
 
 if TYPE_CHECKING:
+    from .plugins import Zoo
     from .task import Task
 
-__all__ = ["Model", "resolve_device", "resolve_dtype"]
+__all__ = ["Model", "build_model", "resolve_device", "resolve_dtype"]
 
 
 class Model:
@@ -134,3 +135,52 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
             "half precision on the CPU is slower than float32 here; use it on a GPU (--device cuda), or keep float32",
         )
     return dtype
+
+
+def build_model(
+    z: Zoo,
+    card: ModelCard,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    *,
+    quantize: str | None = None,
+) -> Model:
+    """The one place a :class:`Model` is built: ``z``'s task and architecture for ``card``, weights resolved.
+
+    :func:`zoo.load`, :func:`zoo.from_card` and the conformance kit all come here.
+
+    Raises:
+        WeightsError: the weights are missing, refused, or the architecture could not build from them.
+    """
+    from .errors import WeightsError, ZooError
+    from .weights import resolve
+
+    task = z.task(card.task)
+    arch = z.architecture(card.architecture)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    weights_dir = resolve(card)
+    try:
+        net = arch.loader(card, weights_dir, dev, dt)
+    except ZooError:
+        raise
+    except Exception as exc:  # a corrupt file, a config the architecture cannot read: say which model and where
+        raise WeightsError(
+            str(weights_dir),
+            f"{card.name}: architecture {card.architecture!r} could not build the model from {weights_dir} "
+            f"({type(exc).__name__}: {exc}); check that the weights match the architecture, or re-download them",
+        ) from exc
+    if quantize is not None:
+        net = _quantize(net, quantize, dev)
+    return Model(card, task, net, dev, dt)
+
+
+def _quantize(net: Any, mode: str, device: torch.device) -> Any:
+    if mode != "int8":
+        raise ValueError(f"unknown quantize mode {mode!r}; the only mode is 'int8'")
+    if device.type != "cpu":
+        raise ValueError("int8 dynamic quantization runs on the CPU only; pass device='cpu'")
+    from torch.ao.quantization import quantize_dynamic
+
+    # in place: the net was just loaded for this call, and some nets hold unpicklable sessions (ONNX)
+    return quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)

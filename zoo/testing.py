@@ -53,7 +53,7 @@ from typing import Any
 import torch
 
 from .errors import WeightsError, ZooError
-from .model import Model, resolve_device
+from .model import Model, build_model
 from .plugins import ENTRY_POINT_GROUP, Zoo
 from .registry import ModelCard, card_from_entry
 from .results import Result
@@ -404,11 +404,7 @@ def _entry_problem(z: Zoo, card: ModelCard) -> str | None:
 
 
 def _build(z: Zoo, card: ModelCard, device: str | torch.device | None) -> Model:
-    from .weights import resolve
-
-    dev = resolve_device(device)
-    net = z.architecture(card.architecture).loader(card, resolve(card), dev, torch.float32)
-    return Model(card, z.task(card.task), net, dev, torch.float32)
+    return build_model(z, card, device, torch.float32)
 
 
 def _signals_problem(
