@@ -25,7 +25,7 @@ import torch
 
 from .. import audio as zaudio
 
-__all__ = ["COMMON_KEYS", "apply_args", "lazy", "load_many", "noise_segment", "recipe_parser"]
+__all__ = ["COMMON_FLAGS", "COMMON_KEYS", "apply_args", "lazy", "load_many", "noise_segment", "recipe_parser"]
 
 C = TypeVar("C")
 
@@ -46,23 +46,54 @@ def lazy(module: str, attr: str = "main") -> Callable[[Sequence[str]], Any]:
     return run
 
 
+#: the flags :func:`recipe_parser` adds by default (a recipe without, e.g., --eval-only passes its own list)
+COMMON_FLAGS = (
+    "tiny",
+    "eval-only",
+    "steps",
+    "seed",
+    "device",
+    "threads",
+    "lr",
+    "warmup",
+    "out",
+    "data",
+    "init-from",
+    "no-registry",
+)
+
+
 def recipe_parser(
-    prog: str, doc: str | None, data_help: str = "folder holding the training data"
+    prog: str,
+    doc: str | None,
+    data_help: str = "folder holding the training data",
+    flags: Sequence[str] = COMMON_FLAGS,
 ) -> argparse.ArgumentParser:
-    """An argument parser with the flags every recipe takes."""
+    """An argument parser with the flags every recipe takes (``flags`` narrows them)."""
     p = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n")[0])
-    p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (CI)")
-    p.add_argument("--eval-only", action="store_true", help="re-measure the checkpoint in --out and update its card")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ...")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--warmup", type=int, help="linear warm-up steps")
-    p.add_argument("--out", dest="out_dir", help="where to write the checkpoint")
-    p.add_argument("--data", dest="data_root", help=data_help)
-    p.add_argument("--init-from", help="warm start from this checkpoint directory")
-    p.add_argument("--no-registry", action="store_true", help="do not write metrics into registry.yaml")
+    spec: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
+        "tiny": (("--tiny",), {"action": "store_true", "help": "a seconds-long smoke run (CI)"}),
+        "eval-only": (
+            ("--eval-only",),
+            {"action": "store_true", "help": "re-measure the checkpoint in --out and update its card"},
+        ),
+        "steps": (("--steps",), {"type": int}),
+        "seed": (("--seed",), {"type": int}),
+        "device": (("--device",), {"help": "cpu, cuda, cuda:1 ..."}),
+        "threads": (("--threads",), {"type": int}),
+        "lr": (("--lr",), {"type": float}),
+        "warmup": (("--warmup",), {"type": int, "help": "linear warm-up steps"}),
+        "out": (("--out",), {"dest": "out_dir", "help": "where to write the checkpoint"}),
+        "data": (("--data",), {"dest": "data_root", "help": data_help}),
+        "init-from": (("--init-from",), {"help": "warm start from this checkpoint directory"}),
+        "no-registry": (
+            ("--no-registry",),
+            {"action": "store_true", "help": "do not write metrics into registry.yaml"},
+        ),
+    }
+    for flag in flags:
+        args, kwargs = spec[flag]
+        p.add_argument(*args, **kwargs)
     return p
 
 

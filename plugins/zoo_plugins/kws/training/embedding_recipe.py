@@ -11,13 +11,14 @@ the held-out accuracy goes into the registry card.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
 from pathlib import Path
 
 import torch
+
+from zoo.train.recipe import apply_args, recipe_parser
 
 from ..data import TRAIN_SHARE
 from ..speech_embedding import EmbeddingHead, SpeechEmbedding
@@ -130,31 +131,21 @@ def train(cfg: RecipeConfig, clips: int, epochs: int, hidden: int = 256) -> dict
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog=f"zoo train {NAME}", description=__doc__.split("\n")[0])
-    p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (CI)")
+    flags = ("tiny", "seed", "threads", "out", "data", "no-registry")
+    data_help = "folder holding speech-commands-dev, -extra, -noise and fsdd"
+    p = recipe_parser(f"zoo train {NAME}", __doc__, data_help=data_help, flags=flags)
     p.add_argument("--clips", type=int, default=36000)
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--real-fraction", type=float, default=0.7, help="share of keyword draws from real recordings")
     p.add_argument("--speed-prob", type=float, default=0.7, help="chance a real clip is sped up or slowed down")
     p.add_argument("--train-share", type=float, default=TRAIN_SHARE, help="share of dev clips (by speaker) to train on")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--out", help="where to write the head")
-    p.add_argument("--data", help="folder holding speech-commands-dev, -extra, -noise and fsdd")
-    p.add_argument("--no-registry", action="store_true")
     args = p.parse_args(argv)
     cfg = RecipeConfig.tiny() if args.tiny else RecipeConfig()
     cfg.name = NAME
-    cfg.out_dir = args.out or str(PLUGIN_DIR / "checkpoints" / NAME)
-    cfg.seed = args.seed
-    cfg.real_fraction = args.real_fraction
-    cfg.speed_prob = args.speed_prob
-    cfg.train_share = args.train_share
-    if args.threads:
-        cfg.threads = args.threads
-    if args.data:
-        cfg.data_root = args.data
-    if args.no_registry or args.tiny:
+    cfg.out_dir = str(PLUGIN_DIR / "checkpoints" / NAME)
+    cfg.seed = 0
+    cfg = apply_args(cfg, args, f"zoo train {NAME}", argv, keys=("real_fraction", "speed_prob", "train_share"))
+    if args.tiny:
         cfg.update_registry = False
     clips, epochs = (64, 2) if args.tiny else (args.clips, args.epochs)
     summary = train(cfg, clips, epochs)

@@ -28,7 +28,6 @@ noise, so the bundled model does not use it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 import torch
 
 from zoo.train.loop import hardware_name, warmup_cosine
+from zoo.train.recipe import apply_args, recipe_parser
 
 from .config import checkpoint_dir
 from .distill import DistillConfig, SpanProjector, distill_set, feature_loss, frame_count
@@ -104,25 +104,22 @@ def train(cfg: DistillConfig) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     """``zoo train kws-encoder-distill`` entry point."""
-    p = argparse.ArgumentParser(prog="zoo train kws-encoder-distill", description=__doc__.split("\n")[0])
-    p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (CI)")
-    p.add_argument("--steps", type=int)
+    flags = ("tiny", "steps", "seed", "device", "threads", "lr", "out", "data")
+    p = recipe_parser(
+        "zoo train kws-encoder-distill",
+        __doc__,
+        data_help="folder holding speech-commands-*, fsdd and the read-speech corpora",
+        flags=flags,
+    )
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ...")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--out", dest="out_dir", help="where to write the encoder")
-    p.add_argument("--encoder-from", help="the Wav2Vec2-BERT checkpoint to start from (default: the zoo's ASR model)")
-    p.add_argument("--data", help="folder holding speech-commands-*, fsdd and the read-speech corpora")
+    p.add_argument(
+        "--encoder-from", help="the zoo model or Wav2Vec2-BERT folder to start from (default: the ASR model)"
+    )
     args = p.parse_args(argv)
     cfg = DistillConfig.tiny() if args.tiny else DistillConfig()
-    for key in ("steps", "batch_size", "lr", "seed", "device", "threads", "out_dir", "encoder_from"):
-        if (value := getattr(args, key)) is not None:
-            setattr(cfg, key, value)
-    if args.data:
-        cfg.kws.data_root = args.data
-    cfg.command = " ".join(["zoo train kws-encoder-distill", *(argv if argv is not None else [])])
+    cfg = apply_args(cfg, args, "zoo train kws-encoder-distill", argv, keys=("batch_size", "encoder_from"))
+    if args.data_root:
+        cfg.kws.data_root = args.data_root
     summary = train(cfg)
     print(json.dumps({k: summary[k] for k in ("segments", "final_loss", "train_seconds", "hardware")}, indent=2))
     return summary
