@@ -27,6 +27,8 @@ from .text import normalize
 __all__ = ["WhisperNet", "load_hf_whisper"]
 
 WINDOW_S = 30.0
+#: a generous ceiling on tokens per second of speech (fast speech is ~4 tokens/s)
+TOKENS_PER_S = 10.0
 
 
 class WhisperNet(nn.Module):
@@ -108,7 +110,9 @@ class WhisperNet(nn.Module):
             if not rows:
                 continue
             prompt = self._prompt_ids(timestamps)
-            kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "num_beams": self.num_beams}
+            longest = max(durations[i] for i in rows)
+            budget = min(self.max_new_tokens, int(TOKENS_PER_S * longest) + 16 + len(prompt))
+            kwargs: dict[str, Any] = {"max_new_tokens": budget, "num_beams": self.num_beams}
             if getattr(self.model.generation_config, "is_multilingual", False):
                 kwargs |= {"language": self.language, "task": "transcribe"}
             ids = self.model.generate(
@@ -140,7 +144,10 @@ class WhisperNet(nn.Module):
         precision = 0.02
         kept: list[int] = []
         last = -1.0
+        budget = int(TOKENS_PER_S * duration_s) + 16  # more text than anyone says in that time is a loop
         for t in ids:
+            if len(kept) >= budget:
+                break
             if t >= first_time:
                 at = (t - first_time) * precision
                 if at < last or at > duration_s + 1.0:
@@ -151,7 +158,7 @@ class WhisperNet(nn.Module):
             elif t > eot:  # prompt and task tokens
                 continue
             kept.append(t)
-        return kept
+        return _cut_repeats(kept, first_time)
 
     def _with_prompt(self, prompt: list[int], tokens: list[list[int]]) -> torch.Tensor:
         """``prompt + tokens + <|endoftext|>`` per row, right-padded with ``<|endoftext|>``."""
@@ -259,6 +266,30 @@ class WhisperNet(nn.Module):
                 b = start + (end - start) * (j + 1) / len(parts)
                 words.append(Word(part, round(a, 3), round(b, 3), None))
         return " ".join(w.text for w in words), words
+
+
+def _cut_repeats(tokens: list[int], first_time: int, times: int = 4, longest: int = 8) -> list[int]:
+    """Drop a decoding loop: an n-gram of text tokens (n <= ``longest``) repeated ``times`` times in a row
+    is kept once, with everything after it.
+
+    >>> _cut_repeats([5, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 9], first_time=100)
+    [5, 1, 2]
+    >>> _cut_repeats([5, 1, 2, 1, 2, 3], first_time=100)
+    [5, 1, 2, 1, 2, 3]
+    """
+    text = [t for t in tokens if t < first_time]
+    for start in range(len(text)):
+        for n in range(1, longest + 1):
+            gram = text[start : start + n]
+            if len(gram) < n or text[start : start + n * times] != gram * times:
+                continue
+            keep = start + n  # text tokens to keep; map back to positions among all tokens
+            seen = 0
+            for pos, t in enumerate(tokens):
+                seen += t < first_time
+                if seen == keep:
+                    return tokens[: pos + 1]
+    return tokens
 
 
 def _spread(text: str, duration_s: float) -> tuple[str, list[Word]]:
