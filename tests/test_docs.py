@@ -17,7 +17,7 @@ def test_readme_is_short():
 
 
 def test_readme_task_table_covers_every_built_in_task():
-    """Each task a built-in or example plugin provides has a row: task, alias, result type, default model."""
+    """Each task a built-in or example plugin provides has a row: task, main alias, result type, default model."""
     text = README.read_text()
     rows = {m.group(1): line for line in text.splitlines() if (m := re.match(r"\| `([a-z-]+)`", line))}
     z = zoo.get_zoo()
@@ -27,7 +27,7 @@ def test_readme_task_table_covers_every_built_in_task():
         assert task.name in rows, f"README task table has no row for {task.name}"
         row = rows[task.name]
         assert task.result_type.__name__ in row
-        assert all(f"`{a}`" in row for a in task.aliases)
+        assert not task.aliases or f"`{task.aliases[0]}`" in row  # its main alias
         default = z.registry.default_for(task.name)
         if default is not None:
             assert f"`{default.name}`" in row
