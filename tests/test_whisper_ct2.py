@@ -232,3 +232,18 @@ def test_multilingual_base_is_joined_from_two_wheels_and_transcribes():
     files, _ = _speech(1)
     r = zoo.load("asr-whisper-base")(str(files[0]))
     assert "danger trail" in r.text and r.words[0].start_s >= 0.0
+
+
+def test_l2_adapter_recipe_smoke_and_merge(tmp_path):
+    """zoo train asr-whisper-tiny-en-l2 --tiny: trains a LoRA adapter, writes it, scores it through the runner."""
+    data_dir("speechocean762-train")
+    from zoo_plugins.asr.lora import merge_adapter
+    from zoo_plugins.asr.training.whisper_l2 import main
+
+    summary = main(["--tiny", "--out", str(tmp_path)])
+    adapter = tmp_path / "adapter.safetensors"
+    assert adapter.is_file() and adapter.stat().st_size < 2_000_000
+    assert summary["history"][-1]["step"] == 2 and "speechocean762-heldout" in summary["metrics"]
+    layer = torch.nn.Linear(384, 384)
+    with pytest.raises(WeightsError, match="not a Linear layer"):
+        merge_adapter(torch.nn.Sequential(layer), adapter)

@@ -76,3 +76,6 @@ def register_recipes(register):
     register("asr-wav2vec2-bert", lazy("zoo_plugins.asr.training.recipe"))
     register("asr-wav2vec2-bert-phones", lazy("zoo_plugins.asr.training.recipe", "main_phones"))
     register("asr-whisper-tiny-en-l2", lazy("zoo_plugins.asr.training.whisper_l2"))
+    # pretrained (OpenAI's weights): only --eval-only, which re-measures the card on the held-out sets
+    register("asr-whisper-tiny-en", lazy("zoo_plugins.asr.training.pretrained_eval"))
+    register("asr-whisper-base", lazy("zoo_plugins.asr.training.pretrained_eval", "main_base"))
