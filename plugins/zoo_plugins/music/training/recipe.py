@@ -276,45 +276,52 @@ def finish(args, state, data_info, params, say) -> dict:
 
 
 def write_card(args, summary: dict) -> None:
-    """The card's measured metrics, provenance and the bundled files' sha256 (registry.yaml)."""
+    """The card's measured metrics, provenance and the bundled files' sha256, in ``registry.yaml``.
+
+    Only this model's entry is rewritten; the rest of the file keeps its text.
+    """
     import hashlib
+    import platform
 
     import yaml
 
     from zoo.plugins import registry_path
-    from zoo.train.card import update_card
-    from zoo.train.loop import hardware_name
 
     keys = ("nll", "nll_per_chorale", "frames", "chorales")
     a = summary["args"]
-    update_card(
-        NAME,
-        metrics={
+    path = registry_path()
+    text = path.read_text()
+    entry = (yaml.safe_load(text) or {}).get(NAME)
+    if entry is None:
+        raise KeyError(f"{NAME} is not in {path}; add its entry first")
+    entry.setdefault("metrics", {}).update(
+        {
             "jsb-chorales-test": {k: summary["test"][k] for k in keys},
             "jsb-chorales-valid": {k: summary["valid"][k] for k in keys},
-        },
-        provenance={
+        }
+    )
+    entry.setdefault("provenance", {}).update(
+        {
             "architecture": summary["architecture"] + f", {summary['parameters'] / 1e6:.2f} M parameters",
             "data": summary["data"],
             "steps": summary["steps"],
             "best_step": summary["best_step"],
             "batch": summary["batch"],
             "train_minutes": summary["train_minutes"],
-            "hardware": hardware_name(torch.device("cpu")),
+            "hardware": f"CPU ({platform.machine()}, {a['threads']} thread, shared with other jobs)",
             "recipe": f"zoo train {NAME} --steps {a['steps']} --time-limit-min {a['time_limit_min']} "
             f"--batch {a['batch']} --hidden {a['hidden']} --layers {a['layers']} --ff {a['ff']} "
             f"--context {a['context']} --lr {a['lr']}",
-        },
+        }
     )
-    # the bundled files' digests, checked on every load
     out = Path(args.out)
-    path = registry_path()
-    text = path.read_text()
-    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    data = yaml.safe_load(text)
     files = sorted(f.name for f in out.iterdir() if f.is_file())
-    data[NAME]["weights"]["sha256"] = {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in files}
-    path.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+    entry["weights"]["sha256"] = {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in files}
+    block = yaml.safe_dump({NAME: entry}, sort_keys=False, allow_unicode=True, width=110)
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{NAME}:"))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i][:1].isalnum()), len(lines))
+    path.write_text("".join(lines[:start]) + block + "".join(lines[end:]))
 
 
 def finish_only(args) -> dict:
