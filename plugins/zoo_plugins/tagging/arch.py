@@ -37,10 +37,11 @@ def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
 
 
 class PoolHead(nn.Module):
-    """Frame features -> label logits: project, then mean + max + attention pooling over valid frames."""
+    """Frame features -> label logits: average ``stride`` frames, project, then mean + max + attention pooling."""
 
-    def __init__(self, dim: int, num_labels: int, hidden: int = 256, dropout: float = 0.3) -> None:
+    def __init__(self, dim: int, num_labels: int, hidden: int = 256, dropout: float = 0.3, stride: int = 1) -> None:
         super().__init__()
+        self.stride = stride
         self.norm = nn.LayerNorm(dim)
         self.proj = nn.Sequential(nn.Linear(dim, hidden), nn.GELU())
         self.att = nn.Linear(hidden, 1)
@@ -48,6 +49,12 @@ class PoolHead(nn.Module):
         self.out = nn.Linear(3 * hidden, num_labels)
 
     def pooled(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:  # average each run of `stride` valid frames (50 Hz -> 12.5 Hz for 4)
+            pad = -x.shape[1] % self.stride
+            m = torch.nn.functional.pad(mask, (0, pad)).reshape(mask.shape[0], -1, self.stride).to(x.dtype)
+            x = torch.nn.functional.pad(x * mask.unsqueeze(-1).to(x.dtype), (0, 0, 0, pad))
+            x = x.reshape(x.shape[0], -1, self.stride, x.shape[-1]).sum(2) / m.sum(-1, keepdim=True).clamp(min=1)
+            mask = m.sum(-1) > 0
         h = self.proj(self.norm(x))
         m = mask.unsqueeze(-1)
         mean = (h * m).sum(1) / m.sum(1).clamp(min=1)
@@ -92,7 +99,9 @@ def load_head(weights_dir: Path) -> tuple[PoolHead, dict[str, Any]]:
     from safetensors.torch import load_file
 
     config = json.loads((Path(weights_dir) / "config.json").read_text())
-    head = PoolHead(config["dim"], len(config["labels"]), config["hidden"], config.get("dropout", 0.3))
+    head = PoolHead(
+        config["dim"], len(config["labels"]), config["hidden"], config.get("dropout", 0.3), config.get("stride", 1)
+    )
     head.load_state_dict({k: v.float() for k, v in load_file(Path(weights_dir) / "model.safetensors").items()})
     return head.eval(), config
 

@@ -41,12 +41,14 @@ BACKBONE = "asr-whisper-tiny-en"
 
 @dataclass
 class TagConfig:
-    steps: int = 1500
+    steps: int = 400
     batch: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.05
     hidden: int = 256
     dropout: float = 0.3
+    #: frames averaged before the head (4: 50 Hz -> 12.5 Hz)
+    stride: int = 4
     warmup: int = 100
     seed: int = 0
     threads: int = 1
@@ -58,7 +60,7 @@ class TagConfig:
     mix_weight: float = 0.2
     mixup_prob: float = 0.5
     time_masks: int = 2
-    time_mask_frames: int = 25
+    time_mask_frames: int = 40
     channel_masks: int = 2
     channel_mask_dims: int = 40
     min_crop: float = 0.6
@@ -103,7 +105,7 @@ def _augment_batch(
         n = int(mask[b].sum())
         for _ in range(cfg.time_masks):
             w = rng.randrange(cfg.time_mask_frames + 1)
-            if n - w > 1:
+            if n - w > 4:
                 s = rng.randrange(n - w)
                 mask[b, s : s + w] = False
         for _ in range(cfg.channel_masks):
@@ -126,7 +128,7 @@ def train_head(fs: FeatureSet, rows: list[int], labels: list[str], cfg: TagConfi
     g = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     y_all = _targets(fs, labels, cfg.mix_weight)
-    head = PoolHead(fs.feats[0].shape[-1], len(labels), cfg.hidden, cfg.dropout)
+    head = PoolHead(fs.feats[0].shape[-1], len(labels), cfg.hidden, cfg.dropout, cfg.stride)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def lr_at(step: int) -> float:
@@ -247,6 +249,7 @@ def train(cfg: TagConfig) -> dict:
         "dim": int(fs.feats[0].shape[-1]),
         "hidden": cfg.hidden,
         "dropout": cfg.dropout,
+        "stride": cfg.stride,
         "labels": labels,
         "activation": cfg.activation,
         "backbone": BACKBONE,
