@@ -104,7 +104,8 @@ class WhisperNet(nn.Module):
         out: list[tuple[str, list[Word]]] = [("", [])] * len(durations)
         # Whisper reads long windows reliably only in its timestamp mode (without it, it tends to stop after
         # the first sentence); short clips use the plain mode, as Whisper's own short-form transcription does
-        long = [d > self.timestamps_over_s for d in durations]
+        has_timestamps = getattr(self.model.generation_config, "no_timestamps_token_id", None) is not None
+        long = [has_timestamps and d > self.timestamps_over_s for d in durations]
         for timestamps in (False, True):
             rows = [i for i, is_long in enumerate(long) if is_long == timestamps]
             if not rows:
@@ -140,7 +141,9 @@ class WhisperNet(nn.Module):
         model started the window over) and at one past the window's end.
         """
         gen = self.model.generation_config
-        eot, first_time = int(gen.eos_token_id), int(gen.no_timestamps_token_id) + 1
+        no_timestamps = getattr(gen, "no_timestamps_token_id", None)
+        eot = int(gen.eos_token_id)
+        first_time = int(no_timestamps) + 1 if no_timestamps is not None else 1 << 30
         precision = 0.02
         kept: list[int] = []
         last = -1.0
@@ -175,7 +178,9 @@ class WhisperNet(nn.Module):
         ids = [int(gen.decoder_start_token_id)]
         if getattr(gen, "is_multilingual", False):
             ids += [int(gen.lang_to_id[f"<|{self.language}|>"]), int(gen.task_to_id["transcribe"])]
-        return ids if timestamps else ids + [int(gen.no_timestamps_token_id)]
+        if timestamps or getattr(gen, "no_timestamps_token_id", None) is None:
+            return ids
+        return ids + [int(gen.no_timestamps_token_id)]
 
     def _token_times(
         self, encoded: torch.Tensor, ids: torch.Tensor, mel_frames: list[int], first_text: int
