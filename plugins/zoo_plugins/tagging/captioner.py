@@ -43,7 +43,7 @@ def detokenize(words: list[str]) -> str:
 class CaptionNet(nn.Module):
     """Frame features of the windows of a stretch -> a caption (the decoder is a ``GPT2LMHeadModel``)."""
 
-    def __init__(self, vocab: list[str], dim: int, width: int = 192, layers: int = 2, heads: int = 4, pool: int = 4):
+    def __init__(self, vocab: list[str], dim: int, width: int = 192, layers: int = 2, heads: int = 4, pool: int = 8):
         super().__init__()
         from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -51,7 +51,7 @@ class CaptionNet(nn.Module):
         self.index = {w: i for i, w in enumerate(self.vocab)}
         self.pool = pool
         self.dims = {"dim": dim, "width": width, "layers": layers, "heads": heads, "pool": pool}
-        self.proj = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, width), nn.GELU(), nn.Linear(width, width))
+        self.proj = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, width))
         config = GPT2Config(
             vocab_size=len(vocab),
             n_positions=64,
@@ -76,10 +76,16 @@ class CaptionNet(nn.Module):
         x = torch.nn.functional.pad(feats.float().T[None], (0, pad), mode="replicate")[0].T
         return x.reshape(-1, self.pool, x.shape[-1]).mean(1)
 
-    def memory(self, stretches: list[list[torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoder memory of each stretch (its windows' pooled frames, joined) and its mask."""
+    def memory(self, stretches: list[list[torch.Tensor]], pooled: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder memory of each stretch (its windows' pooled frames, joined) and its mask.
+
+        ``pooled``: the windows are already :meth:`pooled` (training pools its cached features once).
+        """
         param = next(self.proj.parameters())
-        joined = [torch.cat([self.pooled(w) for w in windows]).to(param.device, param.dtype) for windows in stretches]
+        joined = [
+            torch.cat([w if pooled else self.pooled(w) for w in windows]).to(param.device, param.dtype)
+            for windows in stretches
+        ]
         x, mask = pad_features(joined)
         return self.proj(x), mask.to(param.device)
 
@@ -89,9 +95,9 @@ class CaptionNet(nn.Module):
             raise ValueError(f"words outside the captioner's vocabulary: {unk}")
         return [self.index[w] for w in tokenize(text)]
 
-    def loss(self, stretches: list[list[torch.Tensor]], captions: list[str]) -> torch.Tensor:
+    def loss(self, stretches: list[list[torch.Tensor]], captions: list[str], pooled: bool = False) -> torch.Tensor:
         """Teacher-forced cross-entropy of ``captions`` given the stretches."""
-        mem, mask = self.memory(stretches)
+        mem, mask = self.memory(stretches, pooled)
         seqs = [[self.index[BOS], *self.ids(c), self.index[EOS]] for c in captions]
         n = max(len(s) for s in seqs)
         inp = torch.full((len(seqs), n), self.index[PAD], dtype=torch.long, device=mem.device)

@@ -46,14 +46,14 @@ BACKBONE = "asr-whisper-tiny-en"
 
 @dataclass
 class CaptionConfig:
-    steps: int = 3000
-    batch: int = 32
+    steps: int = 1500
+    batch: int = 16
     lr: float = 1e-3
     warmup: int = 200
     width: int = 192
     layers: int = 2
     heads: int = 4
-    pool: int = 4
+    pool: int = 8
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
@@ -95,7 +95,7 @@ def _scene(fs: FeatureSet, rows: list[int], rng: random.Random, k: int, crop: bo
     for i in picks:
         f = fs.feats[i]
         if crop and k > 1:
-            keep = max(8, int(f.shape[0] * rng.uniform(0.4, 1.0)))
+            keep = max(2, int(f.shape[0] * rng.uniform(0.4, 1.0)))
             start = rng.randrange(max(1, f.shape[0] - keep + 1))
             f = f[start : start + keep]
         windows.append(f.float())
@@ -161,6 +161,9 @@ def train(cfg: CaptionConfig) -> dict:
     tr = [i for i in usable if fold[i] != HELDOUT_FOLD]
     te = [i for i in usable if fold[i] == HELDOUT_FOLD]
     net = CaptionNet(vocabulary(), int(fs.feats[0].shape[-1]), cfg.width, cfg.layers, cfg.heads, cfg.pool)
+    # pool the cached frames once (the task pools each window the same way); scenes crop pooled frames
+    clean_frames = fs.feats
+    fs.feats = [net.pooled(f.float()) for f in clean_frames]
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
 
     def lr_at(step: int) -> float:
@@ -177,7 +180,7 @@ def train(cfg: CaptionConfig) -> dict:
             windows, labels, overlap = _scene(fs, tr, rng, _events(rng))
             stretches.append(windows)
             captions.append(caption_scene(labels, overlap, rng))
-        loss = net.loss(stretches, captions)
+        loss = net.loss(stretches, captions, pooled=True)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -196,6 +199,7 @@ def train(cfg: CaptionConfig) -> dict:
         "train_seconds": round(seconds, 1),
         "hardware": f"CPU ({platform.machine()}, {cfg.threads} threads)",
     }
+    fs.feats = clean_frames
     if te:
         summary["heldout"] = evaluate(net, fs, te, cfg)
         print(json.dumps(summary["heldout"], indent=2))
