@@ -115,6 +115,19 @@ def _plots(report: dict[str, Any], out: Path) -> list[Path]:
     for job in report.get("speed", []):
         if "error" in job:
             continue
+        ok = {k: v for k, v in job["contestants"].items() if "error" not in v}
+        if not any(k.startswith(("pipeline-", "raw-")) for k in ok):  # no batch-size series: one bar each
+            fig, ax = plt.subplots(figsize=(6, 0.5 + 0.4 * len(ok)))
+            names = sorted(ok, key=lambda k: ok[k]["clips_per_s"])
+            ax.barh(names, [ok[k]["clips_per_s"] for k in names], color=["k" if k == "zoo" else "C0" for k in names])
+            ax.set_xlabel("clips / s (higher is faster)")
+            ax.set_title(f"{job['job']}: {job['model']}")
+            fig.tight_layout()
+            path = out / f"{report['suite']}-throughput-{job['job']}.png"
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+            continue
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for family in ("pipeline", "raw"):
             pts = sorted(
