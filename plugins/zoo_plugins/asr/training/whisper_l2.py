@@ -49,6 +49,8 @@ class L2Config:
     out_dir: str = str(CHECKPOINT)
     init_from: str | None = None
     limit: int | None = None  # utterances per corpus (smoke runs)
+    #: native utterances (cathy) mixed in, so the adapter does not forget native speech
+    native: int = 300
     eval_limit: int | None = None
     update_registry: bool = True
     command: str = ""
@@ -103,7 +105,7 @@ def _corpora(cfg: L2Config) -> tuple[list[Any], dict[str, list[Any]]]:
     ocean_train, ocean_held = speaker_split(read_corpus(ocean_dir), HELDOUT_SPEAKERS)
     cathy_train, cathy_held = arctic_split(read_corpus(cathy_dir)) if cathy_dir.is_dir() else ([], [])
     lim = cfg.limit
-    train = ocean_train[:lim] + cathy_train[:lim]
+    train = ocean_train[:lim] + cathy_train[: min(lim or cfg.native, cfg.native)]
     evals = {"speechocean762-heldout": ocean_held[: cfg.eval_limit], "cathy-heldout": cathy_held[: cfg.eval_limit]}
     return train, evals
 
