@@ -174,7 +174,7 @@ def train(cfg: L2Config) -> dict[str, Any]:
         opt.step()
         sched.step()
         if step % 20 == 0 or step == cfg.steps - 1:
-            history.append({"step": step, "loss": round(float(loss), 4), "s": round(time.time() - started, 1)})
+            history.append({"step": step, "loss": round(loss.item(), 4), "s": round(time.time() - started, 1)})
             print(json.dumps(history[-1]), flush=True)
 
     out = Path(cfg.out_dir)
