@@ -1,0 +1,1 @@
+"""Training recipes for source separation (imported only by ``zoo train``)."""
