@@ -37,9 +37,12 @@ def build_asteroid(asteroid_class: str, args: dict[str, Any]) -> nn.Module:
 class Separator(nn.Module):
     """``waveforms (B, T) -> sources (B, n_src, T)`` at ``sample_rate``; wraps an asteroid model.
 
-    Each input row is scaled to unit RMS on the way in and the sources scaled
-    back on the way out, so the network sees the levels it was trained on
-    whatever the recording's gain.
+    Each input row is scaled to unit RMS on the way in, so the network sees the
+    levels it was trained on whatever the recording's gain. A network trained
+    with a scale-invariant loss gives sources of arbitrary gain; on the way out
+    each source gets the gain that makes the sources add up to the mixture best
+    (least squares, from the input alone), which leaves SI-SDR unchanged and
+    makes the levels, and plain SDR, meaningful.
     """
 
     def __init__(self, model: nn.Module, config: dict[str, Any]) -> None:
@@ -51,10 +54,27 @@ class Separator(nn.Module):
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         scale = waveforms.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-5)
-        est = self.model(waveforms / scale)
+        x = waveforms / scale
+        est = self.model(x)
         if est.dim() == 2:  # one source and a squeezed axis
             est = est.unsqueeze(1)
-        return est[..., : waveforms.shape[-1]] * scale.unsqueeze(1)
+        est = est[..., : waveforms.shape[-1]]
+        return fit_to_mixture(est, x) * scale.unsqueeze(1)
+
+
+def fit_to_mixture(est: torch.Tensor, mix: torch.Tensor, ridge: float = 1e-8) -> torch.Tensor:
+    """``est (B, n, T)`` with each source scaled so that their sum best matches ``mix (B, T)`` (least squares).
+
+    >>> s = torch.randn(1, 2, 1000)
+    >>> bool(torch.allclose(fit_to_mixture(s * torch.tensor([[[3.0], [-0.5]]]), s.sum(1)), s, atol=1e-3))
+    True
+    """
+    e = est.double()
+    gram = e @ e.transpose(1, 2)  # (B, n, n)
+    gram = gram + ridge * gram.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None] * torch.eye(e.shape[1], dtype=e.dtype)
+    rhs = e @ mix.double().unsqueeze(-1)  # (B, n, 1)
+    gains = torch.linalg.solve(gram, rhs)
+    return (e * gains).to(est.dtype)
 
 
 def save_separator(model: nn.Module, config: dict[str, Any], out_dir: str | Path) -> Path:

@@ -136,18 +136,22 @@ def _pad_to(x: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _resample_blocks(x: torch.Tensor, orig: int, new: int, block_s: float = 30.0, margin: int = 256) -> torch.Tensor:
-    """Resample ``(n, T)`` block by block (with ``margin`` samples of context each side), in bounded memory."""
+    """Resample ``(n, T)`` block by block (``margin`` samples of context each side) into one preallocated tensor."""
+    import math
+
     total = x.shape[-1]
     n_out = -(-total * new // orig)
-    block = int(block_s * orig)
+    unit = orig // math.gcd(orig, new)  # block edges on multiples of this fall on the output's sample grid
+    block = max(unit, int(block_s * orig) // unit * unit)
+    margin = -(-margin // unit) * unit
     if total <= block:
         return zaudio.resample(x, orig, new)[:, :n_out]
-    pieces = []
+    out = x.new_zeros(x.shape[0], n_out)
     for start in range(0, total, block):
         end = min(total, start + block)
         lo, hi = max(0, start - margin), min(total, end + margin)
         y = zaudio.resample(x[:, lo:hi], orig, new)
-        a = (start - lo) * new // orig
-        b = a + (-(-end * new // orig) - start * new // orig)
-        pieces.append(y[:, a:b])
-    return torch.cat(pieces, dim=-1)[:, :n_out]
+        a, b = start * new // orig, min(n_out, -(-end * new // orig))
+        skip = (start - lo) * new // orig
+        out[:, a:b] = y[:, skip : skip + b - a]
+    return out

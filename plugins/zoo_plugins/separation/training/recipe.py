@@ -13,7 +13,8 @@ A stage is bounded by ``--minutes``; ``--resume`` continues the last stage
 (weights, optimiser, step, history), ``--init-from DIR`` warm-starts from
 other weights (e.g. after a change of segment length). At the end the best
 weights are scored on 100 held-out mixtures of whole utterances through
-``zoo.load`` and the card is updated.
+``zoo.load`` and the card is updated (``--eval-only`` re-measures the
+checkpoint in ``--out`` without training).
 """
 
 from __future__ import annotations
@@ -277,4 +278,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     keys = ("arch", "name", "minutes", "segment_s", "batch_size", "val_every", "resume")
     cfg = apply_args(cfg, args, "zoo train sep-sudormrf-8k", argv, keys=keys)
     cfg.extra["tiny"] = bool(args.tiny)
+    if args.eval_only:
+        out = Path(cfg.out_dir or HERE / "checkpoints" / cfg.name)
+        summary = json.loads((out / "training_summary.json").read_text())
+        summary["metrics"] = evaluate(cfg, out)
+        print(json.dumps(summary["metrics"]), flush=True)
+        return summary
     return train(cfg)
