@@ -12,7 +12,7 @@ import torch
 
 from zoo import Task
 from zoo import audio as zaudio
-from zoo.task import Chunk, DemoInput, Workload, audio_workload
+from zoo.task import Chunk, DemoInput
 
 from .chunking import overlap_add, plan_windows
 from .results import Separated
@@ -119,11 +119,6 @@ class SourceSeparation(Task):
         if out_rate != rate:
             sources = _resample_blocks(sources, rate, out_rate)
         return Separated(source=item.source, sources=sources.contiguous(), sample_rate=int(out_rate))
-
-    def bench_workload(
-        self, model: Any, examples: Sequence[Any], n: int, lengths_s: tuple[float, float], tmp: Path
-    ) -> Workload:
-        return audio_workload(examples, n, lengths_s, tmp, model.card.sample_rate)
 
     def speed_baselines(self, model: Any, inputs: Sequence[Any], names: Sequence[str]) -> list[Any]:
         from .baselines import asteroid_baselines
