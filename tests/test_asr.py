@@ -461,6 +461,39 @@ def test_whisper_runs_long_audio_as_overlapping_30s_windows(tiny_whisper_checkpo
         assert 0 <= w.start_s <= w.end_s <= 70.0
 
 
+def test_whisper_encoder_states_match_transformers_and_run_at_any_length(tiny_whisper_checkpoint):
+    """The backbone's encode: padded to 30 s it equals transformers' encoder; unpadded rows are batch-independent."""
+    from zoo_plugins.asr.whisper import encoder_states
+
+    m = zoo.from_card(
+        ModelCard(
+            name="whisper-tiny-random",
+            task="speech-recognition",
+            architecture="hf-whisper",
+            weights={"path": str(tiny_whisper_checkpoint)},
+            sample_rate=SR,
+            license="MIT",
+            provenance={"trained_on": "nothing"},
+        ),
+        device="cpu",
+    )
+    encoder = m.net.model.model.encoder
+    g = torch.Generator().manual_seed(0)
+    wav = 0.1 * torch.randn(3, 2 * SR, generator=g)
+    lengths = torch.tensor([2 * SR, SR, 2 * SR])
+    mel = m.net.processor.feature_extractor(wav.numpy(), sampling_rate=SR, return_tensors="pt").input_features
+    with torch.inference_mode():
+        assert torch.allclose(encoder_states(encoder, mel), encoder(mel).last_hidden_state, atol=1e-6)
+        padded = m.net.encode(wav, lengths, SR)
+        native = m.net.encode(wav, lengths, SR, layers=[0, 1], full_window=False)
+        alone = m.net.encode(wav[1:2], lengths[1:2], SR, layers=[0, 1], full_window=False)
+    assert [f.shape for f in padded] == [(100, 32), (50, 32), (100, 32)]  # 50 Hz, cut to each row's length
+    assert [f.shape for f in native] == [(100, 64), (50, 64), (100, 64)]  # two hidden states side by side
+    assert torch.equal(native[1], alone[0])  # a row's features do not depend on its batch
+    with pytest.raises(ValueError, match="layers must be indices"):
+        encoder_states(encoder, mel, layers=[2])
+
+
 def test_hub_entries_load_offline_from_a_local_hf_cache(tmp_path, tiny_ctc_checkpoint, tiny_whisper_checkpoint):
     """The real registry entries (pinned revisions) load through huggingface_hub's cache with HF_HUB_OFFLINE=1."""
     import os

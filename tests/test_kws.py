@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -173,6 +174,25 @@ def test_embedding_recipe_smoke(tmp_path):
     summary = json.loads((out / "training_summary.json").read_text())
     assert summary["heldout_clips"] > 0 and 0.0 <= summary["heldout"]["accuracy"] <= 1.0
     assert set(summary["heldout"]["per_class"]) <= set(LABELS)
+
+
+def test_whisper_head_recipe_smoke(tmp_path):
+    """`zoo train kws-whisper-tiny --tiny`: a head on the wheel's Whisper encoder that loads, runs and scores."""
+    data_dir("speech-commands-noise")
+    from zoo.cli import main
+
+    out = tmp_path / "head"
+    assert main(["train", "kws-whisper-tiny", "--tiny", "--out", str(out), "--no-registry"]) == 0
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["heldout_clips"] > 0 and 0.0 <= summary["heldout"]["accuracy"] <= 1.0
+    config = json.loads((out / "config.json").read_text())
+    # stored features were averaged 4 frames at a time; the saved head averages the 50 Hz frames the same way
+    assert config["stride"] == 4 and config["encode_options"] == {"layers": [0, 1, 2, 3, 4], "full_window": False}
+    card = zoo.info("kws-whisper-tiny")
+    m = zoo.from_card(replace(card, weights={"path": str(out)}), device="cpu")
+    rng = np.random.default_rng(0)
+    results = m([(0.1 * rng.standard_normal(16000).astype("float32"), 16000), "missing.wav"])
+    assert results[0].ok and results[0].label in LABELS and not results[1].ok
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")

@@ -12,6 +12,7 @@ are ``None``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,36 @@ from zoo.results import Word
 
 from .text import normalize
 
-__all__ = ["WhisperNet", "load_hf_whisper"]
+__all__ = ["WhisperNet", "encoder_states", "load_hf_whisper"]
 
 WINDOW_S = 30.0
 #: a generous ceiling on tokens per second of speech (fast speech is ~4 tokens/s)
 TOKENS_PER_S = 10.0
+
+
+def encoder_states(encoder: nn.Module, input_features: torch.Tensor, layers: Sequence[int] | None = None):
+    """Run a ``transformers`` Whisper encoder on log-mel frames of any length up to 30 s; ``(B, frames, dim)``.
+
+    The same computation as ``WhisperEncoder.forward`` (which insists on exactly
+    30 s of input), with the position embeddings cut to the input's length,
+    and the hidden states ``layers`` (0: embeddings, ``i``: after layer ``i``;
+    the last after the final layer norm) concatenated. ``None``: the last.
+
+    Raises:
+        ValueError: a layer index outside ``0..encoder_layers``.
+    """
+    last = len(encoder.layers)
+    wanted = [last] if layers is None else [int(i) for i in layers]
+    if not wanted or any(i < 0 or i > last for i in wanted):
+        raise ValueError(f"layers must be indices in 0..{last} (0: embeddings, {last}: the output); got {layers}")
+    x = nn.functional.gelu(encoder.conv1(input_features))
+    x = nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
+    x = x + encoder.embed_positions.weight[: x.shape[1]]
+    states = {0: x}
+    for i, layer in enumerate(encoder.layers[: max(wanted)], start=1):
+        x = layer(x, None)
+        states[i] = encoder.layer_norm(x) if i == last else x
+    return torch.cat([states[i] for i in wanted], dim=-1)
 
 
 class WhisperNet(nn.Module):
@@ -65,19 +91,49 @@ class WhisperNet(nn.Module):
     frame_rate = 50
 
     @torch.inference_mode()
-    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, sample_rate: int) -> list[torch.Tensor]:
-        """Encoder features of each row: ``(frames, d_model)`` at 50 Hz, cut to the row's own length.
+    def encode(
+        self,
+        waveforms: torch.Tensor,
+        lengths: torch.Tensor,
+        sample_rate: int,
+        *,
+        layers: Sequence[int] | None = None,
+        full_window: bool = True,
+    ) -> list[torch.Tensor]:
+        """Encoder features of each row: ``(frames, dim)`` at 50 Hz, cut to the row's own length.
 
         The backbone other tasks build on (tagging, captioning, keyword
-        spotting): inputs of up to 30 s, each padded to Whisper's 30 s window as
-        the model was trained, and the padding frames dropped from the output.
+        spotting), for inputs of up to 30 s.
+
+        Args:
+            layers: which hidden states to return, concatenated frame by frame
+                (``dim = len(layers) * d_model``): 0 is the input embedding, ``i``
+                the output of layer ``i``, the last one after the final layer
+                norm. ``None``: the last only (``dim = d_model``).
+            full_window: pad every input to Whisper's 30 s window, as the model was
+                trained (the padding frames are dropped from the output). False:
+                encode each row at its own length (rows of one length together),
+                up to 30 / duration times less work; the features of a short
+                input then differ somewhat from the padded ones.
         """
         arrays = [waveforms[i, : int(lengths[i])].float().cpu().numpy() for i in range(waveforms.shape[0])]
-        feats = self.processor.feature_extractor(arrays, sampling_rate=sample_rate, return_tensors="pt")
+        feats = self.processor.feature_extractor(arrays, sampling_rate=sample_rate, return_tensors="pt").input_features
         param = next(self.model.parameters())
-        hidden = self.model.model.encoder(feats.input_features.to(param.device, param.dtype)).last_hidden_state
-        keep = [max(1, min(hidden.shape[1], -(-int(n) * self.frame_rate // sample_rate))) for n in lengths]
-        return [hidden[i, : keep[i]].float().cpu() for i in range(hidden.shape[0])]
+        feats = feats.to(param.device, param.dtype)
+        encoder = self.model.model.encoder
+        limit = encoder.config.max_source_positions
+        keep = [max(1, min(limit, -(-int(n) * self.frame_rate // sample_rate))) for n in lengths]
+        out: list[torch.Tensor] = [torch.empty(0)] * len(keep)
+        groups = {0: list(range(len(keep)))} if full_window else {}
+        if not full_window:
+            for i, k in enumerate(keep):
+                groups.setdefault(k, []).append(i)
+        for k, rows in groups.items():
+            # the mel frames are twice the encoder frames (conv2 has stride 2)
+            hidden = encoder_states(encoder, feats[rows, :, : 2 * k] if k else feats[rows], layers)
+            for r, i in enumerate(rows):
+                out[i] = hidden[r, : keep[i]].float().cpu()
+        return out
 
     def transcribe(self, waveforms: torch.Tensor, lengths: torch.Tensor, sample_rate: int):
         from .ctc import silent_rows

@@ -26,6 +26,8 @@ def register_architectures(register):
     register("hf-audio-classifier", load_hf_audio_classifier, task=KeywordSpotting.name)
     # a trained head on Google's speech embedding (ONNX front end from the openwakeword wheel)
     register("speech-embedding-head", _load_speech_embedding, task=KeywordSpotting.name)
+    # a trained head on the frozen Whisper encoder of another zoo model (params.backbone)
+    register("whisper-kws-head", _load_whisper_kws, task=KeywordSpotting.name)
 
 
 @zoo.hookimpl
@@ -57,6 +59,12 @@ def _load_speech_embedding(*args):
     return load_speech_embedding_classifier(*args)
 
 
+def _load_whisper_kws(*args):
+    from .whisper_head import load_whisper_kws
+
+    return load_whisper_kws(*args)
+
+
 @zoo.hookimpl
 def register_recipes(register):
     from zoo.train.recipe import lazy
@@ -64,5 +72,6 @@ def register_recipes(register):
     # training code lives in .training and is imported only when `zoo train` runs a recipe
     register("kws-wav2vec2", lazy("zoo_plugins.kws.training.recipe"))
     register("kws-speech-embedding", lazy("zoo_plugins.kws.training.embedding_recipe"))
+    register("kws-whisper-tiny", lazy("zoo_plugins.kws.training.whisper_recipe"))
     # not a model: the speech-embedding-distilled encoder that `kws-wav2vec2 --encoder-from` can start from
     register("kws-encoder-distill", lazy("zoo_plugins.kws.training.encoder_distill"))

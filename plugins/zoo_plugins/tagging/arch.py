@@ -17,7 +17,7 @@ from torch import nn
 
 from zoo.errors import WeightsError
 
-__all__ = ["PoolHead", "Tagger", "load_tagger", "pad_features"]
+__all__ = ["PoolHead", "Tagger", "load_head", "load_tagger", "pad_features", "stride_average"]
 
 
 def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,26 +36,47 @@ def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
     return x, mask
 
 
-class PoolHead(nn.Module):
-    """Frame features -> label logits: average ``stride`` frames, project, then mean + max + attention pooling."""
+def stride_average(x: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average each run of ``stride`` valid frames of ``(B, F, dim)`` (50 Hz -> 12.5 Hz for 4), and the new mask.
 
-    def __init__(self, dim: int, num_labels: int, hidden: int = 256, dropout: float = 0.3, stride: int = 1) -> None:
+    >>> y, m = stride_average(torch.arange(5.0).reshape(1, 5, 1), torch.ones(1, 5, dtype=torch.bool), 2)
+    >>> y.flatten().tolist(), m.tolist()
+    ([0.5, 2.5, 4.0], [[True, True, True]])
+    """
+    if stride <= 1:
+        return x, mask
+    pad = -x.shape[1] % stride
+    m = torch.nn.functional.pad(mask, (0, pad)).reshape(mask.shape[0], -1, stride).to(x.dtype)
+    x = torch.nn.functional.pad(x * mask.unsqueeze(-1).to(x.dtype), (0, 0, 0, pad))
+    x = x.reshape(x.shape[0], -1, stride, x.shape[-1]).sum(2) / m.sum(-1, keepdim=True).clamp(min=1)
+    return x, m.sum(-1) > 0
+
+
+class PoolHead(nn.Module):
+    """Frame features -> label logits: average ``stride`` frames, project, then mean + max + attention pooling.
+
+    ``groups``: the features are that many equal blocks (e.g. several encoder
+    layers side by side), each layer-normalised on its own before the projection.
+    """
+
+    def __init__(
+        self, dim: int, num_labels: int, hidden: int = 256, dropout: float = 0.3, stride: int = 1, groups: int = 1
+    ) -> None:
         super().__init__()
+        if dim % groups:
+            raise ValueError(f"dim {dim} is not a multiple of groups {groups}")
         self.stride = stride
-        self.norm = nn.LayerNorm(dim)
+        self.groups = groups
+        self.norm = nn.LayerNorm(dim // groups)
         self.proj = nn.Sequential(nn.Linear(dim, hidden), nn.GELU())
         self.att = nn.Linear(hidden, 1)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(3 * hidden, num_labels)
 
     def pooled(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:  # average each run of `stride` valid frames (50 Hz -> 12.5 Hz for 4)
-            pad = -x.shape[1] % self.stride
-            m = torch.nn.functional.pad(mask, (0, pad)).reshape(mask.shape[0], -1, self.stride).to(x.dtype)
-            x = torch.nn.functional.pad(x * mask.unsqueeze(-1).to(x.dtype), (0, 0, 0, pad))
-            x = x.reshape(x.shape[0], -1, self.stride, x.shape[-1]).sum(2) / m.sum(-1, keepdim=True).clamp(min=1)
-            mask = m.sum(-1) > 0
-        h = self.proj(self.norm(x))
+        x, mask = stride_average(x, mask, self.stride)
+        x = self.norm(x.unflatten(-1, (self.groups, -1))).flatten(-2)
+        h = self.proj(x)
         m = mask.unsqueeze(-1)
         mean = (h * m).sum(1) / m.sum(1).clamp(min=1)
         peak = h.masked_fill(~m, float("-inf")).amax(1)
@@ -72,10 +93,18 @@ class Tagger(nn.Module):
 
     ``activation`` is ``"softmax"`` (one sound per window, scores sum to 1) or
     ``"sigmoid"`` (independent presence probabilities), as the head was trained.
+    ``encode_options`` go to the backbone's ``encode`` as keyword arguments
+    (for Whisper: ``layers``, ``full_window``), as the head's features were made.
     """
 
     def __init__(
-        self, encoder: Any, head: PoolHead, labels: tuple[str, ...], sample_rate: int, activation: str = "softmax"
+        self,
+        encoder: Any,
+        head: PoolHead,
+        labels: tuple[str, ...],
+        sample_rate: int,
+        activation: str = "softmax",
+        encode_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder  # a zoo Model (not an nn.Module child: it is frozen and shared)
@@ -83,9 +112,10 @@ class Tagger(nn.Module):
         self.labels = labels
         self.sample_rate = sample_rate
         self.activation = activation
+        self.encode_options = dict(encode_options or {})
 
     def features(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-        return self.encoder.net.encode(waveforms, lengths, self.sample_rate)
+        return self.encoder.net.encode(waveforms, lengths, self.sample_rate, **self.encode_options)
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         param = next(self.head.parameters())
@@ -100,7 +130,12 @@ def load_head(weights_dir: Path) -> tuple[PoolHead, dict[str, Any]]:
 
     config = json.loads((Path(weights_dir) / "config.json").read_text())
     head = PoolHead(
-        config["dim"], len(config["labels"]), config["hidden"], config.get("dropout", 0.3), config.get("stride", 1)
+        config["dim"],
+        len(config["labels"]),
+        config["hidden"],
+        config.get("dropout", 0.3),
+        config.get("stride", 1),
+        config.get("groups", 1),
     )
     head.load_state_dict({k: v.float() for k, v in load_file(Path(weights_dir) / "model.safetensors").items()})
     return head.eval(), config
@@ -118,5 +153,6 @@ def load_tagger(card: Any, weights_dir: Path, device: torch.device, dtype: torch
     if not backbone:
         raise WeightsError(str(weights_dir), f"{card.name}: no backbone named in params.backbone or config.json")
     encoder = zoo.load(backbone, device=device)
-    net = Tagger(encoder, head.to(device=device, dtype=dtype), labels, card.sample_rate, config["activation"])
+    head = head.to(device=device, dtype=dtype)
+    net = Tagger(encoder, head, labels, card.sample_rate, config["activation"], config.get("encode_options"))
     return net.eval()

@@ -122,6 +122,8 @@ class RecipeConfig:
     #: chance that a real or mined clip is sped up or slowed down (new pseudo-speakers), and by how much at most
     speed_prob: float = 0.0
     speed_change: float = 0.15
+    #: add the wake-word recordings (data_root/wake-words: alexa, computer, jarvis...) as real `_unknown_` words
+    wake_words: bool = False
     noise_prob: float = 0.8
     reverb_prob: float = 0.25
     #: chance that a training clip is cut to the telephone band (through 8 kHz and back): 0.2 scored

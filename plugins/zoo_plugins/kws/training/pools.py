@@ -74,6 +74,9 @@ def build_pools(cfg: RecipeConfig, train_dev: list[Example], rng: random.Random)
     if tiny:
         fsdd = fsdd[:3]
     extra_paths += [("_unknown_", f) for f in fsdd]
+    if cfg.wake_words:  # real phrases from 50+ other speakers, none of them a keyword
+        wake = sorted(str(f) for f in (root / "wake-words").glob("*/*.opus"))
+        extra_paths += [("_unknown_", f) for f in (wake[:3] if tiny else wake)]
     extra_paths += [(e.label, e.path) for e in train_dev]
     for (label, _), clip in zip(extra_paths, _load_many([p for _, p in extra_paths], "real clips")):
         pools.real[label].append(clip)

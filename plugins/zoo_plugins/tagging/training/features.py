@@ -1,8 +1,8 @@
 """Frozen-encoder features of ESC-50 clips and augmented copies, computed once and cached.
 
-The Whisper encoder pads every input to 30 s, so one encode costs about 2 s on
-a loaded CPU core: the recipes never encode inside the training loop. This
-module encodes each clip once as it is and ``variants - 1`` more times
+Encoding is the costly part (a 30 s Whisper window takes about 1 s on one
+CPU core, a 5 s clip at its own length about 0.1 s), so the recipes never
+encode inside the training loop. This module encodes each clip once as it is and ``variants - 1`` more times
 augmented on the waveform (random circular time shift, gain, real background
 noise at 5-25 dB SNR, and, for half of them, a second clip of another class
 from the *same* cross-validation fold mixed in 3-10 dB below), and stores the
@@ -97,10 +97,11 @@ def encode_clips(
     seed: int = 0,
     batch: int = 4,
     part: tuple[int, int] = (0, 1),
+    encode_options: dict | None = None,
 ) -> FeatureSet:
     """Encode ``variants`` copies of each clip (the first clean); only clips ``i % part[1] == part[0]``.
 
-    ``encoder`` is a zoo model whose net has ``encode(waveforms, lengths, rate)``.
+    ``encoder`` is a zoo model whose net has ``encode(waveforms, lengths, rate, **encode_options)``.
     """
     from tqdm.auto import tqdm
 
@@ -123,7 +124,7 @@ def encode_clips(
         for r, g in enumerate(group):
             wav[r, : g[3].numel()] = g[3]
         with torch.inference_mode():
-            feats = encoder.net.encode(wav, lengths, RATE)
+            feats = encoder.net.encode(wav, lengths, RATE, **(encode_options or {}))
         for g, f in zip(group, feats):
             out.feats.append(f.to(torch.float16))
             out.clip.append(g[0])

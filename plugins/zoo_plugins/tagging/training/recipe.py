@@ -23,8 +23,10 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 
 from zoo.train.recipe import apply_args, recipe_parser
 
@@ -55,7 +57,11 @@ class TagConfig:
     device: str = "cpu"
     activation: str = "softmax"
     #: waveform copies per clip encoded (the first clean); 1 = no waveform augmentation
-    variants: int = 2
+    variants: int = 6
+    #: encoder hidden states the head reads, side by side ("0,1,2,3,4": embeddings and every layer; "": the last)
+    encoder_layers: str = "0,1,2,3,4"
+    #: pad each clip to Whisper's 30 s window (False: encode it at its own length, ~6x cheaper for 5 s)
+    full_window: bool = False
     #: weight of the mixed-in clip's class in a mixed copy's target
     mix_weight: float = 0.2
     mixup_prob: float = 0.5
@@ -75,7 +81,25 @@ class TagConfig:
 
     @classmethod
     def tiny(cls) -> TagConfig:
-        return cls(steps=20, batch=8, hidden=32, cv=False, variants=1)
+        return cls(steps=20, batch=8, hidden=32, cv=False, variants=1, encoder_layers="", full_window=True)
+
+
+def encode_options(cfg: Any) -> dict[str, Any]:
+    """The backbone ``encode`` keyword arguments a config asks for (none for the backbone's defaults)."""
+    options: dict[str, Any] = {}
+    if getattr(cfg, "encoder_layers", ""):
+        options["layers"] = [int(i) for i in str(cfg.encoder_layers).split(",")]
+    if not getattr(cfg, "full_window", True):
+        options["full_window"] = False
+    return options
+
+
+def cache_key(cfg: Any) -> str:
+    """The feature cache's file stem for a config: its encode options, copies and seed."""
+    options = encode_options(cfg)
+    layers = "-".join(map(str, options.get("layers", []))) or "last"
+    window = "full" if options.get("full_window", True) else "native"
+    return f"feats-L{layers}-{window}-v{cfg.variants}-s{cfg.seed}"
 
 
 def _targets(fs: FeatureSet, labels: list[str], mix_weight: float) -> torch.Tensor:
@@ -122,14 +146,31 @@ def _augment_batch(
     return x, mask, y
 
 
-def train_head(fs: FeatureSet, rows: list[int], labels: list[str], cfg: TagConfig, log=print) -> tuple[PoolHead, float]:
-    """Train a head on copies ``rows`` of ``fs``; return it (in eval mode) and the training seconds."""
+def new_head(fs: FeatureSet, labels: list[str], cfg: TagConfig) -> PoolHead:
+    """A freshly initialised head for ``fs``'s features (seeded by ``cfg.seed``)."""
+    torch.manual_seed(cfg.seed)
+    groups = len(encode_options(cfg).get("layers", [])) or 1
+    return PoolHead(fs.feats[0].shape[-1], len(labels), cfg.hidden, cfg.dropout, cfg.stride, groups)
+
+
+def train_head(
+    fs: FeatureSet, rows: list[int], labels: list[str], cfg: TagConfig, log=print, model: nn.Module | None = None
+) -> tuple[nn.Module, float]:
+    """Train a head on copies ``rows`` of ``fs``; return it (in eval mode) and the training seconds.
+
+    ``model``: any ``(features, mask) -> logits`` module to train instead of a new :class:`PoolHead`
+    (e.g. :class:`.finetune.TunedTop`, which also tunes encoder layers).
+    """
     rng = random.Random(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
     y_all = _targets(fs, labels, cfg.mix_weight)
-    head = PoolHead(fs.feats[0].shape[-1], len(labels), cfg.hidden, cfg.dropout, cfg.stride)
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if model is None:
+        head = new_head(fs, labels, cfg)  # seeds torch with cfg.seed
+    else:
+        head = model
+        torch.manual_seed(cfg.seed)
+    groups = head.param_groups(cfg.lr) if hasattr(head, "param_groups") else head.parameters()
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def lr_at(step: int) -> float:
         if step < cfg.warmup:
@@ -157,7 +198,7 @@ def train_head(fs: FeatureSet, rows: list[int], labels: list[str], cfg: TagConfi
 
 
 @torch.no_grad()
-def predict(head: PoolHead, feats: list[torch.Tensor], batch: int = 32) -> torch.Tensor:
+def predict(head: nn.Module, feats: list[torch.Tensor], batch: int = 32) -> torch.Tensor:
     """Class scores (softmax) of clean clip features, one row each."""
     out = []
     for k in range(0, len(feats), batch):
@@ -166,7 +207,7 @@ def predict(head: PoolHead, feats: list[torch.Tensor], batch: int = 32) -> torch
     return torch.cat(out)
 
 
-def _scores(head: PoolHead, fs: FeatureSet, rows: list[int], labels: list[str]) -> dict:
+def scores(head: nn.Module, fs: FeatureSet, rows: list[int], labels: list[str]) -> dict:
     from ..metrics import average_precision
 
     probs = predict(head, [fs.feats[i] for i in rows])
@@ -177,10 +218,11 @@ def _scores(head: PoolHead, fs: FeatureSet, rows: list[int], labels: list[str]) 
 
 
 def load_features(cfg: TagConfig) -> FeatureSet:
-    """The cached features (``--features``, else ``<cache>/feats-*.pt`` joined), computing them if missing."""
+    """The cached features (``--features``, else ``<cache>/<cache_key>*.pt`` joined), computing them if missing."""
     from .features import encode_clips, noise_pool
 
-    paths = [Path(cfg.features)] if cfg.features else sorted(Path(cfg.cache).glob("feats-*.pt"))
+    key = cache_key(cfg)
+    paths = [Path(cfg.features)] if cfg.features else sorted(Path(cfg.cache).glob(f"{key}*.pt"))
     if not paths:
         import zoo
 
@@ -195,8 +237,9 @@ def load_features(cfg: TagConfig) -> FeatureSet:
             folds=FOLDS,
             noises=noise_pool(data),
             seed=cfg.seed,
+            encode_options=encode_options(cfg),
         )
-        fs.save(Path(cfg.cache) / "feats-0.pt")
+        fs.save(Path(cfg.cache) / f"{key}.pt")
         return fs
     parts = [FeatureSet.load(p) for p in paths]
     fs = FeatureSet(parts[0].clips, [], [], [], [])
@@ -225,7 +268,7 @@ def train(cfg: TagConfig) -> dict:
             if not te or not tr:
                 continue
             head, _ = train_head(fs, tr, labels, cfg, log=lambda s: None)
-            s = _scores(head, fs, te, labels)
+            s = scores(head, fs, te, labels)
             correct += s["correct"]
             maps.append(s["map"])
             print(f"fold {f}: top-1 {sum(s['correct']) / len(te):.3f} on {len(te)} clips, mAP {s['map']:.3f}")
@@ -250,6 +293,8 @@ def train(cfg: TagConfig) -> dict:
         "hidden": cfg.hidden,
         "dropout": cfg.dropout,
         "stride": cfg.stride,
+        "groups": head.groups,
+        "encode_options": encode_options(cfg),
         "labels": labels,
         "activation": cfg.activation,
         "backbone": BACKBONE,
@@ -263,7 +308,7 @@ def train(cfg: TagConfig) -> dict:
         "train_copies": len(tr),
     }
     if te:
-        s = _scores(head, fs, te, labels)
+        s = scores(head, fs, te, labels)
         acc = sum(s["correct"]) / len(te)
         summary["heldout"] = {
             "accuracy": round(acc, 4),
@@ -306,6 +351,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--variants", type=int, help="waveform copies per clip to use (1: clean only)")
     p.add_argument("--activation", choices=("softmax", "sigmoid"))
     p.add_argument("--hidden", type=int)
+    p.add_argument("--encoder-layers", help='encoder hidden states to read, e.g. "0,1,2,3,4" ("": the last)')
+    p.add_argument("--full-window", action="store_true", default=None, help="pad clips to Whisper's 30 s window")
     p.add_argument("--no-cv", dest="cv", action="store_false", default=None, help="skip the 5-fold estimate")
     args = p.parse_args(argv)
     cfg = apply_args(
@@ -313,7 +360,7 @@ def main(argv: list[str] | None = None) -> dict:
         args,
         f"zoo train {NAME}",
         argv,
-        keys=("features", "cache", "variants", "activation", "hidden", "cv"),
+        keys=("features", "cache", "variants", "activation", "hidden", "cv", "encoder_layers", "full_window"),
     )
     if args.tiny:
         cfg.update_registry = False
