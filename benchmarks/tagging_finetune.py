@@ -8,7 +8,7 @@ attend over whole clips, so no padding): ``min_crop = 1.0`` for every arm.
 
     python benchmarks/tagging_finetune.py [--folds 0,1] [--tune 1,2] [--steps 400]
 
-Writes ``benchmarks/results/tagging-finetune.md``. Costly: a tuned layer runs
+Writes ``benchmarks/results/tagging-finetune-folds<F>-tune<K>.md``. Costly: a tuned layer runs
 at 50 Hz on every training example (minutes per fold on one core).
 """
 
@@ -26,7 +26,7 @@ from zoo_plugins.tagging.training.recipe import BACKBONE, TagConfig, load_featur
 
 import zoo
 
-OUT = Path(__file__).parent / "results" / "tagging-finetune.md"
+RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -43,9 +43,8 @@ def main() -> None:
     fold = [fold_of(fs.clips[c].src_file, FOLDS) for c in fs.clip]
     usable = [i for i in range(len(fs.feats)) if fs.variant[i] < cfg.variants]
     encoder = zoo.load(BACKBONE).net.model.model.encoder
-    arms = {"frozen encoder, head only": 0} | {
-        f"top {k} layer(s) fine-tuned + head": int(k) for k in args.tune.split(",")
-    }
+    tuned = [int(k) for k in args.tune.split(",") if k.strip()]
+    arms = {"frozen encoder, head only": 0} | {f"top {k} layer(s) fine-tuned + head": k for k in tuned}
     rows = []
     for name, tune in arms.items():
         correct = total = 0
@@ -67,7 +66,7 @@ def main() -> None:
     lines = [
         "# Tagging: frozen encoder against fine-tuning its top layers",
         "",
-        f"`python benchmarks/tagging_finetune.py --folds {args.folds} --tune {args.tune} --steps {args.steps}`,"
+        f'`python benchmarks/tagging_finetune.py --folds {args.folds} --tune "{args.tune}" --steps {args.steps}`,'
         f" {args.threads} thread(s); features {cfg.encoder_layers} (every hidden state), {cfg.variants} copies a clip;"
         " held-out folds by source recording; whole clips (no crop augmentation) in every arm.",
         "",
@@ -76,7 +75,8 @@ def main() -> None:
         *[f"| {n} | {a:.3f} | {e:.3f} | {t} | {s:.0f} |" for n, a, e, t, s in rows],
         "",
     ]
-    OUT.write_text("\n".join(lines))
+    out = RESULTS / f"tagging-finetune-folds{args.folds.replace(',', '')}-tune{args.tune.replace(',', '')}.md"
+    out.write_text("\n".join(lines))
     print("\n".join(lines))
 
 

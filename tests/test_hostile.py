@@ -311,7 +311,7 @@ def test_verified_digests_are_cached_by_size_and_mtime(tmp_path, tiny_kws_checkp
     assert calls == []  # nothing re-hashed
 
 
-PINNED = ("kws-wav2vec2", "kws-speech-embedding", "asr-wav2vec2-bert", "asr-wav2vec2-bert-phones")
+PINNED = ("kws-wav2vec2", "kws-speech-embedding", "kws-whisper-tiny", "asr-wav2vec2-bert", "asr-wav2vec2-bert-phones")
 
 
 def test_bundled_registry_cards_declare_and_pass_their_digests():

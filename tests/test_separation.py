@@ -193,8 +193,9 @@ def test_recipe_tiny_run_writes_a_loadable_separator(tmp_path):
     summary = main(["--tiny", "--data", str(data), "--out", str(tmp_path / "sep"), "--no-registry"])
     assert summary["steps_done"] == 6 and (tmp_path / "sep" / "model.safetensors").is_file()
     resumed = main(["--tiny", "--data", str(data), "--out", str(tmp_path / "sep"), "--no-registry", "--resume",
-                    "--steps", "8"])  # fmt: skip
-    assert resumed["steps_done"] == 8 and resumed["stage_steps"] == 2
+                    "--steps", "9", "--lr", "5e-4"])  # fmt: skip
+    assert resumed["steps_done"] == 9 and resumed["stage_steps"] == 3
+    assert resumed["history"][-1]["step"] == 9 and resumed["history"][-1]["lr"] == 5e-4  # a new stage's rate
     assert summary["metrics"]["mixtures"] == 2
 
 

@@ -254,3 +254,36 @@ def test_esc50_folds_keep_source_recordings_together():
         folds.setdefault(c.src_file, set()).add(fold_of(c.src_file))
     assert all(len(f) == 1 for f in folds.values())
     assert {f for s in folds.values() for f in s} == set(range(FOLDS))
+
+
+def test_pool_head_normalises_each_block_of_stacked_layers_on_its_own():
+    """With groups, one encoder layer's scale cannot drown the others (each block is layer-normalised alone)."""
+    from zoo_plugins.tagging.arch import PoolHead
+
+    torch.manual_seed(0)
+    x, mask = torch.randn(2, 10, 8), torch.ones(2, 10, dtype=torch.bool)
+    louder = torch.cat([x[..., :4] * 100, x[..., 4:]], dim=-1)
+    grouped, single = PoolHead(8, 3, 16, groups=2).eval(), PoolHead(8, 3, 16).eval()
+    assert torch.allclose(grouped(x, mask), grouped(louder, mask), atol=1e-4)
+    assert not torch.allclose(single(x, mask), single(louder, mask), atol=1e-2)
+    with pytest.raises(ValueError, match="multiple of groups"):
+        PoolHead(9, 3, groups=2)
+
+
+def test_tuned_top_trains_a_copy_of_the_top_encoder_layer_only():
+    """The fine-tuning comparison: the top layer is a trainable copy; the lower blocks pass through unchanged."""
+    from transformers import WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+    from zoo_plugins.tagging.arch import PoolHead
+    from zoo_plugins.tagging.training.finetune import TunedTop
+
+    cfg = WhisperConfig(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32, num_mel_bins=8)
+    encoder = WhisperEncoder(cfg).eval()
+    model = TunedTop(encoder, PoolHead(3 * 16, 4, 8, groups=3), tune=1)
+    x = torch.randn(2, 6, 3 * 16)
+    assert model(x, torch.ones(2, 6, dtype=torch.bool)).shape == (2, 4)
+    groups = model.param_groups(1e-3)
+    assert groups[1]["lr"] == pytest.approx(1e-4) and all(p.requires_grad for p in groups[1]["params"])
+    assert model.layers[0] is not encoder.layers[1]  # a copy: the shared encoder is never changed
+    with pytest.raises(ValueError, match="tune must be"):
+        TunedTop(encoder, PoolHead(48, 4), tune=3)

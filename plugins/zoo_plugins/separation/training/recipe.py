@@ -168,6 +168,8 @@ def train(cfg: SepConfig) -> dict[str, Any]:
     if cfg.resume and (checkpoint_dir(out) / "trainer.json").is_file():
         trainer = _load_state(out, net, opt)
         print(f"resuming at step {trainer['step']} (best {trainer['best']:.2f} dB)", flush=True)
+        if cfg.extra.get("lr_given"):  # a new stage may reset the rate the plateau rule lowered
+            trainer["lr"], trainer["stale"] = cfg.lr, 0
     for g in opt.param_groups:
         g["lr"] = trainer["lr"]
     loss_fn = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
@@ -272,12 +274,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--segment-s", type=float, help="training crop length in seconds (default 2)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--val-every", type=int)
-    p.add_argument("--resume", action="store_true", help="continue from --out/last")
+    p.add_argument("--resume", action="store_true", help="continue from --out/last (with --lr: at that rate)")
+    p.add_argument("--patience", type=int, help="validations without a new best before the rate halves (default 4)")
     args = p.parse_args(argv)
     cfg = SepConfig.tiny() if args.tiny else SepConfig()
-    keys = ("arch", "name", "minutes", "segment_s", "batch_size", "val_every", "resume")
+    keys = ("arch", "name", "minutes", "segment_s", "batch_size", "val_every", "resume", "patience")
     cfg = apply_args(cfg, args, "zoo train sep-sudormrf-8k", argv, keys=keys)
     cfg.extra["tiny"] = bool(args.tiny)
+    cfg.extra["lr_given"] = args.lr is not None
     if args.eval_only:
         out = Path(cfg.out_dir or HERE / "checkpoints" / cfg.name)
         summary = json.loads((out / "training_summary.json").read_text())

@@ -57,7 +57,7 @@ class TagConfig:
     device: str = "cpu"
     activation: str = "softmax"
     #: waveform copies per clip encoded (the first clean); 1 = no waveform augmentation
-    variants: int = 6
+    variants: int = 12
     #: encoder hidden states the head reads, side by side ("0,1,2,3,4": embeddings and every layer; "": the last)
     encoder_layers: str = "0,1,2,3,4"
     #: pad each clip to Whisper's 30 s window (False: encode it at its own length, ~6x cheaper for 5 s)
