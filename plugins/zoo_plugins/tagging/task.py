@@ -105,6 +105,11 @@ class AudioTagging(Task):
     def forward(self, model: Any, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         return list(model.net(batch["inputs"], batch["lengths"]).float().cpu())
 
+    def speed_baselines(self, model: Any, inputs: Sequence[Any], names: Sequence[str]) -> list[Any]:
+        from .baselines import hf_pipeline_baselines
+
+        return hf_pipeline_baselines(model, inputs, names)
+
     def postprocess(self, model: Any, item: Any, chunks: Sequence[Chunk], outputs: Sequence[torch.Tensor]) -> Tags:
         labels = tuple(model.net.labels)
         if chunks[0].meta.get("silent"):

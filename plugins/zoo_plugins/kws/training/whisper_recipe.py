@@ -1,6 +1,6 @@
 """Train ``kws-whisper-tiny``: ``zoo train kws-whisper-tiny [--tiny] [--clips N] [--epochs N]``.
 
-A :class:`~zoo_plugins.tagging.arch.PoolHead` on the frozen Whisper tiny.en
+A :class:`zoo.heads.PoolHead` on the frozen Whisper tiny.en
 encoder (``asr-whisper-tiny-en``), every hidden state side by side, each 1 s
 clip encoded at its own length. Same data and augmentation as the
 ``kws-speech-embedding`` recipe (synthetic voices, real unknown words and
@@ -42,7 +42,7 @@ STRIDE = 4
 def _encode_pool(aug: Augmenter, n: int, encoder, batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     from tqdm.auto import tqdm
 
-    from zoo_plugins.tagging.arch import stride_average
+    from zoo.heads import stride_average
 
     feats, labels = [], []
     for start in tqdm(range(0, n, batch), desc="augment + encode", unit="batch"):
@@ -72,7 +72,7 @@ def train(cfg: RecipeConfig, clips: int, epochs: int, hidden: int = 256) -> dict
     from tqdm.auto import tqdm
 
     import zoo
-    from zoo_plugins.tagging.arch import PoolHead
+    from zoo.heads import PoolHead
 
     t0 = time.time()
     pools, aug, heldout = prepare(cfg)
