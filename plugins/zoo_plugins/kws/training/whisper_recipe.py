@@ -6,8 +6,9 @@ clip encoded at its own length. Same data and augmentation as the
 ``kws-speech-embedding`` recipe (synthetic voices, real unknown words and
 noise, speed perturbation, the training half of ``speech-commands-dev`` split
 by speaker), plus the wake-word recordings as real ``_unknown_`` words.
-``--clips`` augmented clips are encoded once (the costly part: ~25 ms a clip
-on one core) and stored averaged 4 frames at a time, as the head averages
+``--clips`` augmented clips are encoded once (the costly part: ~55 ms a clip
+with its augmentation, on one core) and stored averaged 4 frames at a time,
+as the head averages
 them at inference; the head then trains for ``--epochs`` on the stored
 features with channel masks and feature noise. Seeded; the held-out accuracy,
 measured through the zoo's own loader and runner, goes into the card.
