@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["PoolHead", "load_head", "pad_features", "stride_average"]
+__all__ = ["PoolHead", "load_backbone", "load_head", "pad_features", "stride_average"]
 
 
 def pad_features(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,3 +102,19 @@ def load_head(weights_dir: Path) -> tuple[PoolHead, dict[str, Any]]:
     )
     head.load_state_dict({k: v.float() for k, v in load_file(Path(weights_dir) / "model.safetensors").items()})
     return head.eval(), config
+
+
+def load_backbone(card: Any, weights_dir: Path, config: dict[str, Any], device: Any) -> Any:
+    """The frozen backbone a head sits on: the zoo model named by ``card.params["backbone"]`` or the head's config.
+
+    Raises:
+        WeightsError: neither names one.
+    """
+    import zoo
+
+    from .errors import WeightsError
+
+    backbone = card.params.get("backbone") or config.get("backbone")
+    if not backbone:
+        raise WeightsError(str(weights_dir), f"{card.name}: no backbone named in params.backbone or config.json")
+    return zoo.load(backbone, device=device)

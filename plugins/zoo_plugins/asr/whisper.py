@@ -124,13 +124,13 @@ class WhisperNet(nn.Module):
         limit = encoder.config.max_source_positions
         keep = [max(1, min(limit, -(-int(n) * self.frame_rate // sample_rate))) for n in lengths]
         out: list[torch.Tensor] = [torch.empty(0)] * len(keep)
-        groups = {0: list(range(len(keep)))} if full_window else {}
-        if not full_window:
-            for i, k in enumerate(keep):
-                groups.setdefault(k, []).append(i)
+        # rows encoded together: all of them over the whole window, else those of one length each
+        groups: dict[int, list[int]] = {}
+        for i, k in enumerate(keep):
+            groups.setdefault(limit if full_window else k, []).append(i)
         for k, rows in groups.items():
             # the mel frames are twice the encoder frames (conv2 has stride 2)
-            hidden = encoder_states(encoder, feats[rows, :, : 2 * k] if k else feats[rows], layers)
+            hidden = encoder_states(encoder, feats[rows, :, : 2 * k], layers)
             for r, i in enumerate(rows):
                 out[i] = hidden[r, : keep[i]].float().cpu()
         return out

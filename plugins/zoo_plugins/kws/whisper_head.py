@@ -26,7 +26,13 @@ class WhisperKeywordNet(nn.Module):
     """``(waveforms (B, T), lengths) -> logits``: each clip cut or padded to ``clip_samples``, encoded, pooled."""
 
     def __init__(
-        self, encoder: Any, head: nn.Module, labels: tuple[str, ...], clip_samples: int, encode_options: dict
+        self,
+        encoder: Any,
+        head: nn.Module,
+        labels: tuple[str, ...],
+        clip_samples: int,
+        encode_options: dict,
+        sample_rate: int = 16000,
     ) -> None:
         super().__init__()
         self.encoder = encoder  # a frozen, shared zoo Model (not a child module)
@@ -34,13 +40,14 @@ class WhisperKeywordNet(nn.Module):
         self.labels = labels
         self.clip_samples = clip_samples
         self.encode_options = dict(encode_options)
+        self.sample_rate = sample_rate
 
     def features(self, waveforms: torch.Tensor) -> torch.Tensor:
         """``(B, frames, dim)`` encoder features of the clips, every clip exactly ``clip_samples`` long."""
         x = waveforms.detach().float().cpu()[:, : self.clip_samples]
         x = torch.nn.functional.pad(x, (0, self.clip_samples - x.shape[1]))
         lengths = torch.full((x.shape[0],), self.clip_samples)
-        return torch.stack(self.encoder.net.encode(x, lengths, 16000, **self.encode_options))
+        return torch.stack(self.encoder.net.encode(x, lengths, self.sample_rate, **self.encode_options))
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         param = next(self.head.parameters())
@@ -51,16 +58,13 @@ class WhisperKeywordNet(nn.Module):
 
 def load_whisper_kws(card: Any, weights_dir: Path, device: torch.device, dtype: torch.dtype) -> WhisperKeywordNet:
     """The backbone named by ``card.params["backbone"]`` (via :func:`zoo.load`) and the head in ``weights_dir``."""
-    import zoo
-    from zoo.heads import load_head
+    from zoo.heads import load_backbone, load_head
 
     head, config = load_head(weights_dir)
     labels = tuple(config["labels"])
     if card.labels and set(card.labels) != set(labels):
         raise WeightsError(str(weights_dir), f"{card.name}: the head's labels differ from the card's")
-    backbone = card.params.get("backbone") or config.get("backbone")
-    if not backbone:
-        raise WeightsError(str(weights_dir), f"{card.name}: no backbone named in params.backbone or config.json")
-    encoder = zoo.load(backbone, device=device)
+    encoder = load_backbone(card, weights_dir, config, device)
     head = head.to(device=device, dtype=dtype)
-    return WhisperKeywordNet(encoder, head, labels, config["clip_samples"], config.get("encode_options", {})).eval()
+    options = config.get("encode_options", {})
+    return WhisperKeywordNet(encoder, head, labels, config["clip_samples"], options, card.sample_rate).eval()

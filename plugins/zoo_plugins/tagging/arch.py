@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from zoo.errors import WeightsError
-from zoo.heads import PoolHead, load_head, pad_features, stride_average
+from zoo.heads import PoolHead, load_backbone, load_head, pad_features, stride_average
 
 __all__ = ["PoolHead", "Tagger", "load_head", "load_tagger", "pad_features", "stride_average"]
 
@@ -59,16 +59,11 @@ class Tagger(nn.Module):
 
 def load_tagger(card: Any, weights_dir: Path, device: torch.device, dtype: torch.dtype) -> Tagger:
     """Build the tagger: the backbone named by ``card.params["backbone"]`` (via :func:`zoo.load`) and the head."""
-    import zoo
-
     head, config = load_head(weights_dir)
     labels = tuple(config["labels"])
     if card.labels and tuple(card.labels) != labels:
         raise WeightsError(str(weights_dir), f"{card.name}: the head's labels differ from the card's")
-    backbone = card.params.get("backbone") or config.get("backbone")
-    if not backbone:
-        raise WeightsError(str(weights_dir), f"{card.name}: no backbone named in params.backbone or config.json")
-    encoder = zoo.load(backbone, device=device)
+    encoder = load_backbone(card, weights_dir, config, device)
     head = head.to(device=device, dtype=dtype)
     net = Tagger(encoder, head, labels, card.sample_rate, config["activation"], config.get("encode_options"))
     return net.eval()
