@@ -240,10 +240,17 @@ def test_l2_adapter_recipe_smoke_and_merge(tmp_path):
     from zoo_plugins.asr.lora import merge_adapter
     from zoo_plugins.asr.training.whisper_l2 import main
 
-    summary = main(["--tiny", "--out", str(tmp_path)])
+    summary = main(["--tiny", "--encoder-layers", "1", "--out", str(tmp_path)])
     adapter = tmp_path / "adapter.safetensors"
     assert adapter.is_file() and adapter.stat().st_size < 2_000_000
     assert summary["history"][-1]["step"] == 2 and "speechocean762-heldout" in summary["metrics"]
+    from safetensors import safe_open
+
+    with safe_open(str(adapter), framework="pt") as fh:
+        layers = {k.split(".")[1] + "." + k.split(".")[3] for k in fh.keys()}
+    assert layers == {"decoder.0", "decoder.1", "decoder.2", "decoder.3", "encoder.3"}  # the top encoder layer only
+    again = main(["--tiny", "--eval-only", "--out", str(tmp_path)])  # re-measures, does not train
+    assert again["metrics"].keys() == summary["metrics"].keys() and again["history"] == summary["history"]
     layer = torch.nn.Linear(384, 384)
     with pytest.raises(WeightsError, match="not a Linear layer"):
         merge_adapter(torch.nn.Sequential(layer), adapter)

@@ -169,7 +169,9 @@ class WhisperNet(nn.Module):
             prompt = self._prompt_ids(timestamps)
             longest = max(durations[i] for i in rows)
             budget = min(self.max_new_tokens, int(TOKENS_PER_S * longest) + 16 + len(prompt))
-            kwargs: dict[str, Any] = {"max_new_tokens": budget, "num_beams": self.num_beams}
+            # Whisper's generate reads max_length as tokens after the prompt; max_new_tokens would clash with the
+            # max_length of the generation config, and transformers would warn about it on every call
+            kwargs: dict[str, Any] = {"max_length": budget, "num_beams": self.num_beams}
             if getattr(self.model.generation_config, "is_multilingual", False):
                 kwargs |= {"language": self.language, "task": "transcribe"}
             ids = self.model.generate(
