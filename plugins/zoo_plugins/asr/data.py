@@ -30,6 +30,7 @@ __all__ = [
     "arctic_split",
     "cathy_heldout",
     "download_librispeech",
+    "librispeech_speakers_split",
     "speechocean_heldout",
     "read_corpus",
 ]
@@ -116,6 +117,26 @@ def arctic_split(utts: list[Utterance], first_heldout_b: int = 440) -> tuple[lis
     for u in utts:
         m = _ARCTIC.search(u.id)
         (held if m and m.group(1) == "b" and int(m.group(2)) >= first_heldout_b else train).append(u)
+    return train, held
+
+
+def librispeech_speakers_split(root: str | Path) -> tuple[list[Path], list[Path]]:
+    """(train, held-out) audio of an untranscribed ``librispeech-speakers`` folder, split by speaker.
+
+    Held out: every clip in a per-speaker folder (the test-other speakers) and
+    every fifth ``train-clean`` speaker in sorted order; the rest is for
+    training. The folder has no transcripts, so callers supply references.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ZooError(f"{root} is not a folder; point to librispeech-speakers/ (../shared/data has one)")
+    train, held = [], []
+    clean = sorted(p for d in root.glob("*train-clean*") for p in d.iterdir() if p.suffix in AUDIO_EXTS)
+    for i, p in enumerate(clean):
+        (held if i % 5 == 4 else train).append(p)
+    for d in sorted(root.iterdir()):
+        if d.is_dir() and "train-clean" not in d.name:
+            held += sorted(p for p in d.iterdir() if p.suffix in AUDIO_EXTS)
     return train, held
 
 

@@ -150,9 +150,9 @@ class SpeechRecognition(Task):
 def _faster_whisper_baselines(model: Any, inputs: Sequence[Any], names: Sequence[str]) -> list[Any]:
     """faster-whisper (CTranslate2, int8) on the same files: per file, and its batched pipeline.
 
-    Both decode greedily in English without timestamps or VAD, as the zoo does;
-    the CTranslate2 model is the one the card's package ships (``ct2-whisper``
-    cards only).
+    Both decode in English without timestamps or VAD at the card's beam width
+    (``num_beams``, greedy by default), as the zoo does; the CTranslate2 model is
+    the one the card's package ships (``ct2-whisper`` cards only).
     """
     from zoo.bench.timing import Contestant
     from zoo.weights import resolve
@@ -162,7 +162,8 @@ def _faster_whisper_baselines(model: Any, inputs: Sequence[Any], names: Sequence
         return []
     box: list[Any] = []
     threads = torch.get_num_threads()
-    options = {"beam_size": 1, "language": "en", "without_timestamps": True, "vad_filter": False}
+    beams = int(getattr(model.net, "num_beams", 1))
+    options = {"beam_size": beams, "language": "en", "without_timestamps": True, "vad_filter": False}
 
     def setup() -> None:
         if not box:

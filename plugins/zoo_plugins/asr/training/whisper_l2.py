@@ -55,6 +55,10 @@ class L2Config:
     limit: int | None = None  # utterances per corpus (smoke runs)
     #: native utterances (cathy) mixed in, so the adapter does not forget native speech
     native: int = 300
+    #: untranscribed LibriSpeech training clips (librispeech-speakers) mixed in, labelled by ``labeller``
+    librispeech: int = 0
+    #: the model (at beam 5) whose transcripts label the LibriSpeech clips: a stronger Whisper
+    labeller: str = "asr-whisper-base"
     eval_limit: int | None = None
     #: beam width of the evaluation (the card's ``num_beams``)
     num_beams: int = 5
@@ -93,15 +97,18 @@ def add_adapters(decoder: nn.Module, rank: int, alpha: float, prefix: str) -> di
 
 
 def _target(text: str) -> str:
+    """A transcript in Whisper's style: a leading space, sentence case, a final stop (kept if it has one)."""
     text = text.strip()
-    return f" {text[:1].upper()}{text[1:]}." if text else ""
+    if not text:
+        return ""
+    return f" {text[:1].upper()}{text[1:]}" + ("" if text[-1] in ".?!" else ".")
 
 
 def _corpora(cfg: L2Config) -> tuple[list[Any], dict[str, list[Any]]]:
     from zoo.splits import speaker_split
     from zoo.testing import shared_data
 
-    from ..data import HELDOUT_SPEAKERS, arctic_split, read_corpus
+    from ..data import HELDOUT_SPEAKERS, arctic_split, librispeech_speakers_split, read_corpus
 
     root = Path(cfg.data_root) if cfg.data_root else None
     ocean_dir = root / "speechocean762-train" if root else shared_data("speechocean762-train")
@@ -112,8 +119,47 @@ def _corpora(cfg: L2Config) -> tuple[list[Any], dict[str, list[Any]]]:
     cathy_train, cathy_held = arctic_split(read_corpus(cathy_dir)) if cathy_dir.is_dir() else ([], [])
     lim = cfg.limit
     train = ocean_train[:lim] + cathy_train[: min(lim or cfg.native, cfg.native)]
+    if cfg.librispeech:
+        libri_dir = root / "librispeech-speakers" if root else shared_data("librispeech-speakers")
+        clips = librispeech_speakers_split(libri_dir)[0][: min(lim or cfg.librispeech, cfg.librispeech)]
+        train += _pseudo_labelled(clips, cfg.labeller)
     evals = {"speechocean762-heldout": ocean_held[: cfg.eval_limit], "cathy-heldout": cathy_held[: cfg.eval_limit]}
     return train, evals
+
+
+def _pseudo_labelled(clips: list[Path], labeller: str) -> list[Any]:
+    """Utterances of untranscribed ``clips`` with ``labeller``'s beam-5 transcripts as their text.
+
+    Unlike corpus utterances, their text is the labeller's own (cased and
+    punctuated), so the adapter also sees Whisper's style on long native
+    sentences, names and numbers. The transcripts are cached in the zoo cache under a key of the labeller and
+    the files. They teach the adapter to keep (or better) what Whisper already
+    hears in native speech, rather than to drift towards the non-native data.
+    """
+    import hashlib
+
+    import zoo
+    from zoo.weights import cache_root
+
+    from ..data import Utterance
+    from ..text import normalize
+
+    key = hashlib.sha256("\n".join([labeller, *map(str, clips)]).encode()).hexdigest()[:16]
+    path = cache_root() / "asr-l2" / f"labels-{key}.json"
+    if path.is_file():
+        texts = json.loads(path.read_text())
+    else:
+        print(f"labelling {len(clips)} native clips with {labeller} (beam 5)", flush=True)
+        model = zoo.load(labeller)
+        model.net.num_beams = 5
+        texts = [getattr(r, "text", "") for r in model([str(c) for c in clips])]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(texts))
+    return [
+        Utterance(path=str(c), text=t.strip(), speaker=c.name.split("-")[0], id=c.stem)
+        for c, t in zip(clips, texts, strict=True)
+        if normalize(t)
+    ]
 
 
 def _features(net: Any, utts: list[Any], base: str, layers: list[int]) -> dict[int, torch.Tensor]:
@@ -305,10 +351,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--encoder-layers", type=int, help="top encoder layers adapted too (default 0: decoder only)")
     p.add_argument("--beams", dest="num_beams", type=int, help="beam width of the evaluation (default 5)")
     p.add_argument("--native", type=int, help="cathy utterances mixed in (default 300)")
+    p.add_argument("--librispeech", type=int, help="LibriSpeech clips labelled by Whisper base mixed in (default 0)")
     p.add_argument("--alpha", type=float, help="LoRA scale: the update is scaled by alpha / rank (default 32)")
     args = p.parse_args(argv)
     cfg = L2Config.tiny() if args.tiny else L2Config()
-    keys = ("rank", "alpha", "encoder_layers", "batch_size", "limit", "eval_limit", "native", "num_beams")
+    keys = (
+        "rank",
+        "alpha",
+        "encoder_layers",
+        "batch_size",
+        "limit",
+        "eval_limit",
+        "native",
+        "librispeech",
+        "num_beams",
+    )
     cfg = apply_args(cfg, args, f"zoo train {NAME}", argv, keys=keys)
     cfg.update_registry = cfg.update_registry and not args.no_registry
     return remeasure(cfg) if args.eval_only else train(cfg)
