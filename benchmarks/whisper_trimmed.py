@@ -44,7 +44,9 @@ def transcribe(net, audio, trimmed: bool) -> tuple[str, float]:
         encoded = encoder_states(net.model.model.encoder, feats)
         budget = int(len(audio) / RATE * 6) + 16
         ids = net.model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoded), max_length=budget)
-    text = net.processor.tokenizer.decode(net._clean(ids[0].tolist(), len(audio) / RATE), skip_special_tokens=True)
+    text = net.processor.tokenizer.decode(
+        net.clean_tokens(ids[0].tolist(), len(audio) / RATE), skip_special_tokens=True
+    )
     return text, time.perf_counter() - started
 
 

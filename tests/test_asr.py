@@ -72,6 +72,34 @@ def test_plan_chunks_tiles_the_input(total, chunk, context, align):
             assert s.end - s.keep_end == min(ctx, total - s.keep_end)
 
 
+def test_librispeech_speakers_split_holds_out_whole_speakers(tmp_path):
+    """Per-speaker folders are held out whole, every fifth train-clean speaker too; no speaker is on both sides."""
+    from zoo_plugins.asr.data import librispeech_speakers_split
+
+    clean = tmp_path / "librispeech_train-clean-100"
+    clean.mkdir()
+    for spk in range(10):
+        (clean / f"{100 + spk}-1-0000.ogg").write_bytes(b"")
+    (clean / "notes.txt").write_text("not audio")
+    (tmp_path / "1688").mkdir()
+    for i in range(3):
+        (tmp_path / "1688" / f"1688-1-000{i}.ogg").write_bytes(b"")
+    train, held = librispeech_speakers_split(tmp_path)
+    speakers = [{p.name.split("-")[0] for p in side} for side in (train, held)]
+    assert len(train) == 8 and len(held) == 2 + 3 and not speakers[0] & speakers[1]
+    assert "1688" in speakers[1] and all(p.suffix == ".ogg" for p in train + held)
+    with pytest.raises(zoo.ZooError, match="not a folder"):
+        librispeech_speakers_split(tmp_path / "missing")
+
+
+def test_l2_targets_are_whisper_style_and_keep_the_labellers_punctuation():
+    from zoo_plugins.asr.training.whisper_l2 import _target
+
+    assert _target("the cat sat") == " The cat sat."
+    assert _target("Is it Mr. Bingley's?") == " Is it Mr. Bingley's?"
+    assert _target("  ") == ""
+
+
 def test_plan_chunks_short_input_is_one_window():
     assert [(s.start, s.end) for s in plan_chunks(1000, 16000, 3200, 320)] == [(0, 1000)]
 

