@@ -66,7 +66,9 @@ class WhisperNet(nn.Module):
     (10: longer windows decode in Whisper's timestamp mode), ``attention``
     ("sdpa"; "eager" for the plain kernels), ``word_timestamps``
     (true: word times by dynamic time warping of the alignment heads; false:
-    spread over the window, faster).
+    spread over the window, faster), ``no_speech_threshold`` (0.6) and
+    ``logprob_threshold`` (-1.0): Whisper's own no-speech rule, which empties a
+    window when both hold (null disables it).
     """
 
     kind = "seq2seq"
@@ -84,6 +86,10 @@ class WhisperNet(nn.Module):
         self.context_s = float(params.get("context_s", 5.0))
         #: windows longer than this (s) are decoded in Whisper's timestamp mode
         self.timestamps_over_s = float(params.get("timestamps_over_s", 10.0))
+        #: a window is empty when p(<|nospeech|>) exceeds this and its tokens average under logprob_threshold
+        nst = params.get("no_speech_threshold", 0.6)
+        self.no_speech_threshold = None if nst is None else float(nst)
+        self.logprob_threshold = float(params.get("logprob_threshold", -1.0))
         heads = getattr(model.generation_config, "alignment_heads", None)
         self.word_timestamps = bool(params.get("word_timestamps", True)) and bool(heads)
 
@@ -185,6 +191,8 @@ class WhisperNet(nn.Module):
                 **kwargs,
             ).cpu()
             tokens = [self.clean_tokens(ids[k].tolist(), durations[i]) for k, i in enumerate(rows)]
+            for k in self._no_speech(encoded[rows], prompt, tokens):
+                tokens[k] = []
             if not self.word_timestamps:
                 texts = self.processor.tokenizer.batch_decode(tokens, skip_special_tokens=True)
                 for i, text in zip(rows, texts):
@@ -224,6 +232,34 @@ class WhisperNet(nn.Module):
                 continue
             kept.append(t)
         return _cut_repeats(kept, first_time)
+
+    def _no_speech(self, encoded: torch.Tensor, prompt: list[int], tokens: list[list[int]]) -> list[int]:
+        """Rows that Whisper's no-speech rule empties, as OpenAI's and faster-whisper's transcribe do.
+
+        A row is empty when the probability of ``<|nospeech|>`` right after
+        ``<|startoftranscript|>`` exceeds ``no_speech_threshold`` *and* its decoded
+        tokens (and ``<|endoftext|>``) average a log-probability under
+        ``logprob_threshold``: one teacher-forced decoder pass over the finished rows.
+        Noise and music otherwise come out as "you" or "thank you".
+        """
+        gen = self.model.generation_config
+        no_speech = getattr(gen, "no_timestamps_token_id", None)
+        if self.no_speech_threshold is None or no_speech is None or not any(tokens):
+            return []
+        full = self._with_prompt(prompt, tokens).to(encoded.device)
+        logits = self.model(encoder_outputs=(encoded,), decoder_input_ids=full).logits.float()
+        logp = logits.log_softmax(-1)
+        p_no_speech = logp[:, 0, int(no_speech) - 1].exp()  # <|nospeech|> sits just before <|notimestamps|>
+        empty = []
+        for k, t in enumerate(tokens):
+            if not t:
+                continue
+            start, end = len(prompt), len(prompt) + len(t) + 1  # the tokens and the final <|endoftext|>
+            targets = full[k, start:end]
+            mean = logp[k, start - 1 : end - 1].gather(-1, targets[:, None]).mean()
+            if p_no_speech[k] > self.no_speech_threshold and mean < self.logprob_threshold:
+                empty.append(k)
+        return empty
 
     def _with_prompt(self, prompt: list[int], tokens: list[list[int]]) -> torch.Tensor:
         """``prompt + tokens + <|endoftext|>`` per row, right-padded with ``<|endoftext|>``."""
