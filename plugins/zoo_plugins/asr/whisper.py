@@ -239,25 +239,28 @@ class WhisperNet(nn.Module):
         A row is empty when the probability of ``<|nospeech|>`` right after
         ``<|startoftranscript|>`` exceeds ``no_speech_threshold`` *and* its decoded
         tokens (and ``<|endoftext|>``) average a log-probability under
-        ``logprob_threshold``: one teacher-forced decoder pass over the finished rows.
+        ``logprob_threshold``: a one-token decoder pass for the first, and a
+        teacher-forced pass over the rows that fail it for the second.
         Noise and music otherwise come out as "you" or "thank you".
         """
         gen = self.model.generation_config
         no_speech = getattr(gen, "no_timestamps_token_id", None)
         if self.no_speech_threshold is None or no_speech is None or not any(tokens):
             return []
-        full = self._with_prompt(prompt, tokens).to(encoded.device)
-        logits = self.model(encoder_outputs=(encoded,), decoder_input_ids=full).logits.float()
-        logp = logits.log_softmax(-1)
-        p_no_speech = logp[:, 0, int(no_speech) - 1].exp()  # <|nospeech|> sits just before <|notimestamps|>
+        # p(<|nospeech|>) needs only the first position; it sits just before <|notimestamps|> in the vocabulary
+        sot = torch.full((len(tokens), 1), prompt[0], dtype=torch.long, device=encoded.device)
+        first = self.model(encoder_outputs=(encoded,), decoder_input_ids=sot).logits[:, 0].float()
+        p_no_speech = first.softmax(-1)[:, int(no_speech) - 1]
+        suspects = [k for k, t in enumerate(tokens) if t and p_no_speech[k] > self.no_speech_threshold]
+        if not suspects:  # the usual case for speech: no teacher-forced pass at all
+            return []
+        full = self._with_prompt(prompt, [tokens[k] for k in suspects]).to(encoded.device)
+        logp = self.model(encoder_outputs=(encoded[suspects],), decoder_input_ids=full).logits.float().log_softmax(-1)
         empty = []
-        for k, t in enumerate(tokens):
-            if not t:
-                continue
-            start, end = len(prompt), len(prompt) + len(t) + 1  # the tokens and the final <|endoftext|>
-            targets = full[k, start:end]
-            mean = logp[k, start - 1 : end - 1].gather(-1, targets[:, None]).mean()
-            if p_no_speech[k] > self.no_speech_threshold and mean < self.logprob_threshold:
+        for r, k in enumerate(suspects):
+            start, end = len(prompt), len(prompt) + len(tokens[k]) + 1  # the tokens and the final <|endoftext|>
+            mean = logp[r, start - 1 : end - 1].gather(-1, full[r, start:end, None]).mean()
+            if mean < self.logprob_threshold:
                 empty.append(k)
         return empty
 

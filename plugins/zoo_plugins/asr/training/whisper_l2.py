@@ -132,9 +132,10 @@ def _pseudo_labelled(clips: list[Path], labeller: str) -> list[Any]:
 
     Unlike corpus utterances, their text is the labeller's own (cased and
     punctuated), so the adapter also sees Whisper's style on long native
-    sentences, names and numbers. The transcripts are cached in the zoo cache under a key of the labeller and
-    the files. They teach the adapter to keep (or better) what Whisper already
-    hears in native speech, rather than to drift towards the non-native data.
+    sentences, names and numbers. They teach the adapter to keep (or better)
+    what Whisper already hears in native speech, rather than to drift towards
+    the non-native data. The transcripts are cached in the zoo cache under a
+    key of the labeller and the files.
     """
     import hashlib
 
